@@ -1,0 +1,29 @@
+// Package errdef holds the error categories that callers of lading branch on
+// with errors.Is. Every package wraps these with context ("fetch sha256:…:
+// not found"), so a caller can tell a missing blob from a corrupt one no
+// matter which store or transport produced the error.
+package errdef
+
+import "errors"
+
+var (
+	// ErrNotFound means the named blob, manifest, tag or path does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means the object exists and was not replaced.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrDigestMismatch means content did not hash to the digest it was named by.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrSizeMismatch means content was shorter or longer than its declared size.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrInvalid means a document, reference or argument broke a rule.
+	ErrInvalid = errors.New("invalid")
+	// ErrUnsupported means the input is well formed but lading does not handle it
+	// (an unknown digest algorithm, a schema 1 manifest, an unknown media type).
+	ErrUnsupported = errors.New("unsupported")
+	// ErrUnavailable means a resource is temporarily unusable (a lock, a server).
+	ErrUnavailable = errors.New("unavailable")
+	// ErrTooLarge means input exceeded a size limit (metadata caps, bombs).
+	ErrTooLarge = errors.New("too large")
+	// ErrUnsafePath means an archive entry or path would reach outside its root.
+	ErrUnsafePath = errors.New("unsafe path")
+)
