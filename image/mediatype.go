@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the deprecated non-distributable layer types are still read
+
 package image
 
 import (
@@ -6,15 +8,18 @@ import (
 
 // Docker media types, read everywhere lading reads images.
 const (
-	MediaTypeDockerManifest      = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerManifestList  = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaTypeDockerConfig        = "application/vnd.docker.container.image.v1+json"
-	MediaTypeDockerLayer         = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	MediaTypeDockerForeignLayer  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-	MediaTypeDockerLayerZstd     = "application/vnd.docker.image.rootfs.diff.tar.zstd"
-	MediaTypeDockerSchema1       = "application/vnd.docker.distribution.manifest.v1+json"
-	MediaTypeDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-	MediaTypeDockerPluginConfig  = "application/vnd.docker.plugin.v1+json"
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
+	MediaTypeDockerLayer        = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaTypeDockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	MediaTypeDockerLayerZstd    = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+	// MediaTypeDockerLayerUncompressed is an uncompressed Docker layer, rare
+	// but defined by the Docker schema 2 format.
+	MediaTypeDockerLayerUncompressed = "application/vnd.docker.image.rootfs.diff.tar"
+	MediaTypeDockerSchema1           = "application/vnd.docker.distribution.manifest.v1+json"
+	MediaTypeDockerSchema1Signed     = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+	MediaTypeDockerPluginConfig      = "application/vnd.docker.plugin.v1+json"
 )
 
 // IsManifest reports whether mt is an image manifest media type (OCI or Docker schema 2).
@@ -65,12 +70,13 @@ func (c LayerCompression) String() string {
 // so, its compression. Docker and non-distributable layer types are included.
 func LayerMediaType(mt string) (LayerCompression, bool) {
 	switch mt {
-	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerNonDistributable: //nolint:staticcheck // still read
+	case ocispec.MediaTypeImageLayer, ocispec.MediaTypeImageLayerNonDistributable,
+		MediaTypeDockerLayerUncompressed:
 		return CompressionNone, true
-	case ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck
+	case ocispec.MediaTypeImageLayerGzip, ocispec.MediaTypeImageLayerNonDistributableGzip,
 		MediaTypeDockerLayer, MediaTypeDockerForeignLayer:
 		return CompressionGzip, true
-	case ocispec.MediaTypeImageLayerZstd, ocispec.MediaTypeImageLayerNonDistributableZstd, //nolint:staticcheck
+	case ocispec.MediaTypeImageLayerZstd, ocispec.MediaTypeImageLayerNonDistributableZstd,
 		MediaTypeDockerLayerZstd:
 		return CompressionZstd, true
 	}
