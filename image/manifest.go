@@ -135,9 +135,8 @@ func validateManifest(c *checker, o *object, want string) *ocispec.Manifest {
 	}
 
 	if arr, lp, present := c.getArray(o, "", "layers", true); present {
-		if len(arr) == 0 && fl == flavorOCI {
-			c.invalid(lp, "must list at least one layer")
-		}
+		// An empty list is allowed: manifest.md says layers SHOULD (not MUST)
+		// have an entry, and tools such as umoci create images without layers.
 		imageConfig := configOK && IsConfig(m.Config.MediaType)
 		m.Layers = make([]ocispec.Descriptor, 0, len(arr))
 		for i, v := range arr {
