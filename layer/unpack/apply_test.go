@@ -1,0 +1,478 @@
+//go:build linux
+
+package unpack
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lading-oci/lading/errdef"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+func isRoot() bool { return os.Geteuid() == 0 }
+
+func TestApplyEntryKinds(t *testing.T) {
+	root := t.TempDir()
+	t1 := time.Date(2001, 2, 3, 4, 5, 6, 700_000_000, time.UTC)
+	t2 := time.Date(2011, 2, 3, 4, 5, 6, 0, time.UTC)
+	st := mustApply(t, root, tarOf(t,
+		withMtime(dir("./etc/"), t2),
+		withMtime(withMode(file("./etc/config", "hello"), 0o640), t1),
+		withMode(dir("bin"), 0o711),
+		withMode(file("bin/tool", "#!/bin/sh\n"), 0o755),
+		withMtime(symlink("bin/sh", "tool"), t1),
+		hardlink("bin/tool2", "bin/tool"),
+		fifo("run/fifo"),
+		withMode(dir("tmp"), 0o1777),
+	), Options{})
+	want := Stats{Files: 2, Dirs: 3, Symlinks: 1, Hardlinks: 1, Specials: 1}
+	st.Bytes = 0
+	if st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	if got := readFile(t, filepath.Join(root, "etc/config")); got != "hello" {
+		t.Errorf("content = %q", got)
+	}
+	snap := snapshot(t, root)
+	check := func(p string, typ string, mode fs.FileMode) {
+		t.Helper()
+		n, ok := snap[p]
+		if !ok {
+			t.Fatalf("%s missing; have %s", p, names(snap))
+		}
+		if n.Type != typ {
+			t.Errorf("%s: type %s, want %s", p, n.Type, typ)
+		}
+		if typ != "symlink" && n.Mode.Perm()|n.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != mode {
+			t.Errorf("%s: mode %v, want %v", p, n.Mode, mode)
+		}
+	}
+	check("etc", "dir", 0o755)
+	check("etc/config", "file", 0o640)
+	check("bin", "dir", 0o711)
+	check("bin/tool", "file", 0o755)
+	check("bin/sh", "symlink", 0)
+	check("run/fifo", "special", 0o640)
+	check("tmp", "dir", 0o777|fs.ModeSticky)
+	if snap["bin/sh"].Link != "tool" {
+		t.Errorf("symlink target %q", snap["bin/sh"].Link)
+	}
+	if snap["bin/tool"].Ino != snap["bin/tool2"].Ino || snap["bin/tool"].Nlink != 2 {
+		t.Errorf("hardlink not sharing inode: %+v %+v", snap["bin/tool"], snap["bin/tool2"])
+	}
+	if got := snap["etc/config"].Mtime; got != t1.UnixNano() {
+		t.Errorf("file mtime %v, want %v", time.Unix(0, got).UTC(), t1)
+	}
+	// The directory's mtime is set after its contents are written.
+	if got := snap["etc"].Mtime; got != t2.UnixNano() {
+		t.Errorf("dir mtime %v, want %v", time.Unix(0, got).UTC(), t2)
+	}
+	var ts unix.Stat_t
+	if err := unix.Lstat(filepath.Join(root, "bin/sh"), &ts); err != nil {
+		t.Fatal(err)
+	}
+	if time.Unix(ts.Mtim.Unix()).UTC() != t1 {
+		t.Errorf("symlink mtime %v, want %v", time.Unix(ts.Mtim.Unix()).UTC(), t1)
+	}
+}
+
+func TestApplyOwnershipAndSetuid(t *testing.T) {
+	if !isRoot() {
+		t.Skip("ownership needs root")
+	}
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t,
+		withOwner(withMode(dir("home/user"), 0o2750), 1000, 1001),
+		withOwner(withMode(file("home/user/su", "x"), 0o4755), 1000, 1001),
+		withOwner(symlink("home/user/link", "su"), 1002, 1003),
+		withOwner(withMode(device("dev/null", tar.TypeChar), 0o666), 0, 5),
+		withOwner(device("dev/sda", tar.TypeBlock), 0, 6),
+	), Options{})
+	snap := snapshot(t, root)
+	for p, want := range map[string][2]uint32{"home/user": {1000, 1001}, "home/user/su": {1000, 1001}, "home/user/link": {1002, 1003}, "dev/null": {0, 5}} {
+		if n := snap[p]; n.UID != want[0] || n.GID != want[1] {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, n.UID, n.GID, want[0], want[1])
+		}
+	}
+	// chown clears setuid; the mode is applied after it.
+	if m := snap["home/user/su"].Mode; m&fs.ModeSetuid == 0 || m.Perm() != 0o755 {
+		t.Errorf("setuid file mode %v", m)
+	}
+	if m := snap["home/user"].Mode; m&fs.ModeSetgid == 0 || m.Perm() != 0o750 {
+		t.Errorf("setgid dir mode %v", m)
+	}
+	if m := snap["dev/null"].Mode; m&fs.ModeCharDevice == 0 || m.Perm() != 0o666 {
+		t.Errorf("char device mode %v", m)
+	}
+	if m := snap["dev/sda"].Mode; m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0 {
+		t.Errorf("block device mode %v", m)
+	}
+	var st unix.Stat_t
+	unix.Lstat(filepath.Join(root, "dev/null"), &st)
+	if unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		t.Errorf("device number %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+}
+
+func TestApplyRootless(t *testing.T) {
+	root := t.TempDir()
+	st := mustApply(t, root, tarOf(t,
+		withOwner(withMode(dir("ro"), 0o500), 1000, 1000),
+		withOwner(withMode(file("ro/secret", "s"), 0o000), 1000, 1000),
+		withMode(file("ro/suid", "s"), 0o4511),
+		device("dev/null", tar.TypeChar),
+		device("dev/sda", tar.TypeBlock),
+		fifo("dev/fifo"),
+		withXattr(file("cap", "c"), "security.capability", "\x01\x00\x00\x02\x00\x04\x00\x00"+strings.Repeat("\x00", 12)),
+	), Options{Rootless: true})
+	if st.Skipped != 2 || st.Specials != 1 {
+		t.Errorf("stats %+v: want 2 devices skipped and the fifo made", st)
+	}
+	snap := snapshot(t, root)
+	for p, want := range map[string]fs.FileMode{"ro": 0o700, "ro/secret": 0o600, "ro/suid": 0o711 | fs.ModeSetuid, "dev/fifo": 0o640 | 0o600} {
+		n, ok := snap[p]
+		if !ok {
+			t.Fatalf("%s missing", p)
+		}
+		if got := n.Mode & (fs.ModePerm | fs.ModeSetuid); got != want {
+			t.Errorf("%s mode %v, want %v", p, got, want)
+		}
+		if n.UID != uint32(os.Geteuid()) {
+			t.Errorf("%s owned by %d in rootless mode", p, n.UID)
+		}
+	}
+	if exists(filepath.Join(root, "dev/null")) || exists(filepath.Join(root, "dev/sda")) {
+		t.Error("device made in rootless mode")
+	}
+	// A second layer can replace and remove inside the read-only directory.
+	mustApply(t, root, tarOf(t, file("ro/secret", "new"), whiteoutEnt("ro/.wh.suid")), Options{Rootless: true})
+	if readFile(t, filepath.Join(root, "ro/secret")) != "new" || exists(filepath.Join(root, "ro/suid")) {
+		t.Error("second rootless layer not applied")
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Errorf("rootless tree not removable: %v", err)
+	}
+}
+
+func TestApplyWhiteouts(t *testing.T) {
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t,
+		file("file1", "1"), dir("a"), file("a/file2", "2"), dir("b"), file("b/inner", "i"),
+		dir("c"), file("c/file3", "3"),
+	), Options{})
+	st := mustApply(t, root, tarOf(t,
+		whiteoutEnt(".wh.file1"), whiteoutEnt("a/.wh.file2"), whiteoutEnt(".wh.b"), file("file4", "4"),
+		whiteoutEnt("c/.wh.missing"), whiteoutEnt("nodir/.wh.x"),
+	), Options{})
+	if st.Whiteouts != 5 {
+		t.Errorf("whiteouts = %d", st.Whiteouts)
+	}
+	got := names(snapshot(t, root))
+	if want := ". a c c/file3 file4"; got != want {
+		t.Errorf("tree = %q, want %q", got, want)
+	}
+}
+
+func TestApplyWhiteoutErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want error
+	}{
+		{".wh.", errdef.ErrInvalid},
+		{"a/.wh.", errdef.ErrInvalid},
+		{".wh..", errdef.ErrUnsafePath},
+		{".wh...", errdef.ErrUnsafePath},
+	} {
+		_, err := applyBytes(t, t.TempDir(), tarOf(t, whiteoutEnt(tc.name)), Options{})
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%q: err = %v, want %v naming the entry", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestApplyWhiteoutOnlyHidesLowerLayers(t *testing.T) {
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t, dir("d"), file("d/lower", "l")), Options{})
+	mustApply(t, root, tarOf(t,
+		file("same", "s"), whiteoutEnt(".wh.same"), // same layer: stays
+		dir("d"), file("d/new", "n"), whiteoutEnt(".wh.d"), // recreated dir: lower child goes
+	), Options{})
+	got := names(snapshot(t, root))
+	if want := ". d d/new same"; got != want {
+		t.Errorf("tree = %q, want %q", got, want)
+	}
+}
+
+func TestApplyOpaqueWhiteout(t *testing.T) {
+	lower := []ent{dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/bar", "bar"), file("a/keep-not", "x"), dir("z"), file("z/other", "o")}
+	// image-spec's example, with the opaque entry first and last: same result.
+	first := []ent{dir("a"), whiteoutEnt("a/.wh..wh..opq"), dir("a/b"), dir("a/b/c"), file("a/b/c/foo", "foo")}
+	last := []ent{dir("a"), dir("a/b"), dir("a/b/c"), file("a/b/c/foo", "foo"), whiteoutEnt("a/.wh..wh..opq")}
+	for name, upper := range map[string][]ent{"first": first, "last": last} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			mustApply(t, root, tarOf(t, lower...), Options{})
+			mustApply(t, root, tarOf(t, upper...), Options{})
+			got := names(snapshot(t, root))
+			if want := ". a a/b a/b/c a/b/c/foo z z/other"; got != want {
+				t.Errorf("tree = %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("without dir entry", func(t *testing.T) {
+		root := t.TempDir()
+		mustApply(t, root, tarOf(t, lower...), Options{})
+		mustApply(t, root, tarOf(t, file("a/sibling", "s"), whiteoutEnt("a/.wh..wh..opq")), Options{})
+		if got, want := names(snapshot(t, root)), ". a a/sibling z z/other"; got != want {
+			t.Errorf("tree = %q, want %q", got, want)
+		}
+	})
+}
+
+func TestApplyReplacement(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lower []ent
+		upper []ent
+		check func(t *testing.T, root string)
+	}{
+		{"file replaces dir", []ent{dir("x"), file("x/child", "c")}, []ent{file("x", "f")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "x")) != "f" {
+					t.Error("x is not the new file")
+				}
+			}},
+		{"dir replaces file", []ent{file("x", "f")}, []ent{dir("x"), file("x/child", "c")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "x/child")) != "c" {
+					t.Error("child missing")
+				}
+			}},
+		{"dir merges into dir", []ent{withMode(dir("x"), 0o700), file("x/old", "o")}, []ent{withOwner(withMode(dir("x"), 0o751), 0, 0), file("x/new", "n")},
+			func(t *testing.T, root string) {
+				fi, _ := os.Lstat(filepath.Join(root, "x"))
+				if fi.Mode().Perm() != 0o751 {
+					t.Errorf("mode %v not updated", fi.Mode())
+				}
+				if !exists(filepath.Join(root, "x/old")) || !exists(filepath.Join(root, "x/new")) {
+					t.Error("merge lost a child")
+				}
+			}},
+		{"file replaces symlink, target untouched", []ent{file("target", "t"), symlink("x", "target")}, []ent{file("x", "new")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "target")) != "t" {
+					t.Error("wrote through the symlink")
+				}
+				if fi, _ := os.Lstat(filepath.Join(root, "x")); !fi.Mode().IsRegular() {
+					t.Error("x not a file")
+				}
+			}},
+		{"dir replaces symlink to dir", []ent{dir("real"), file("real/f", "f"), symlink("x", "real")}, []ent{withMode(dir("x"), 0o700)},
+			func(t *testing.T, root string) {
+				fi, _ := os.Lstat(filepath.Join(root, "x"))
+				if !fi.IsDir() {
+					t.Error("x not a directory")
+				}
+				if fi, _ := os.Lstat(filepath.Join(root, "real")); fi.Mode().Perm() != 0o755 {
+					t.Error("symlink target's mode changed")
+				}
+			}},
+		{"file replaces hardlinked file", []ent{file("a", "old"), hardlink("b", "a")}, []ent{file("b", "new")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "a")) != "old" || readFile(t, filepath.Join(root, "b")) != "new" {
+					t.Error("replacement wrote into the shared inode")
+				}
+			}},
+		{"symlink replaces file", []ent{file("x", "f")}, []ent{symlink("x", "elsewhere")},
+			func(t *testing.T, root string) {
+				if l, _ := os.Readlink(filepath.Join(root, "x")); l != "elsewhere" {
+					t.Errorf("link = %q", l)
+				}
+			}},
+		{"hardlink replaces file", []ent{file("x", "f"), file("y", "y")}, []ent{hardlink("x", "y")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "x")) != "y" {
+					t.Error("x not linked to y")
+				}
+			}},
+		{"hardlink to lower file via symlinked dir", []ent{dir("real"), file("real/f", "f"), symlink("l", "/real")}, []ent{hardlink("h", "l/f")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "h")) != "f" {
+					t.Error("h not linked")
+				}
+			}},
+		{"write through absolute symlink stays in root", []ent{dir("usr/lib64"), symlink("lib64", "/usr/lib64")}, []ent{file("lib64/ld.so", "ld")},
+			func(t *testing.T, root string) {
+				if readFile(t, filepath.Join(root, "usr/lib64/ld.so")) != "ld" {
+					t.Error("not written into the symlink's confined target")
+				}
+			}},
+		{"fifo replaces file", []ent{file("p", "f")}, []ent{fifo("p")},
+			func(t *testing.T, root string) {
+				if fi, _ := os.Lstat(filepath.Join(root, "p")); fi.Mode()&fs.ModeNamedPipe == 0 {
+					t.Error("not a fifo")
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			mustApply(t, root, tarOf(t, tc.lower...), Options{})
+			mustApply(t, root, tarOf(t, tc.upper...), Options{})
+			tc.check(t, root)
+		})
+	}
+}
+
+func TestApplyXattrs(t *testing.T) {
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t,
+		withXattr(file("f", "x"), "user.lading", "v1"),
+		withXattr(dir("d"), "user.lading", "v2"),
+	), Options{})
+	for p, want := range map[string]string{"f": "v1", "d": "v2"} {
+		buf := make([]byte, 64)
+		n, err := unix.Lgetxattr(filepath.Join(root, p), "user.lading", buf)
+		if errors.Is(err, unix.ENOTSUP) {
+			t.Skip("filesystem without user xattrs")
+		}
+		if err != nil || string(buf[:n]) != want {
+			t.Errorf("%s: xattr %q, %v; want %q", p, buf[:n], err, want)
+		}
+	}
+}
+
+func TestApplyCompressions(t *testing.T) {
+	raw := tarOf(t, dir("d"), file("d/f", strings.Repeat("data", 1000)), symlink("l", "d/f"))
+	want := snapshot(t, func() string { r := t.TempDir(); mustApply(t, r, raw, Options{}); return r }())
+	for name, blob := range map[string][]byte{"gzip": gz(t, raw), "zstd": zst(t, raw)} {
+		root := t.TempDir()
+		st := mustApply(t, root, blob, Options{DiffID: digest.Digest(sha(raw))})
+		if st.Bytes != int64(len(raw)) {
+			t.Errorf("%s: Bytes = %d, want %d", name, st.Bytes, len(raw))
+		}
+		if d := diffSnapshots(want, snapshot(t, root), func(p string, x, y node) string {
+			if p == "." {
+				return ""
+			}
+			if x.Type != y.Type || x.Sum != y.Sum || x.Link != y.Link || x.Mode != y.Mode || x.Mtime != y.Mtime {
+				return "differs"
+			}
+			return ""
+		}); len(d) > 0 {
+			t.Errorf("%s: %v", name, d)
+		}
+	}
+}
+
+func TestApplyDiffID(t *testing.T) {
+	raw := tarOf(t, file("f", "x"))
+	// Trailing bytes after the end marker are part of the diff_id.
+	raw = append(raw, make([]byte, 4096)...)
+	if _, err := applyBytes(t, t.TempDir(), gz(t, raw), Options{DiffID: digest.Digest(sha(raw))}); err != nil {
+		t.Fatalf("matching diff_id: %v", err)
+	}
+	wrong := digest.Digest(sha([]byte("other")))
+	_, err := applyBytes(t, t.TempDir(), gz(t, raw), Options{DiffID: wrong})
+	if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), string(wrong)) || !strings.Contains(err.Error(), sha(raw)) {
+		t.Errorf("mismatch: err = %v", err)
+	}
+	_, err = applyBytes(t, t.TempDir(), raw, Options{DiffID: "sha256:nothex"})
+	if !errors.Is(err, errdef.ErrInvalid) {
+		t.Errorf("invalid diff_id: err = %v", err)
+	}
+	if _, err := applyBytes(t, t.TempDir(), raw, Options{DiffID: digest.SHA512.FromBytes(raw)}); err != nil {
+		t.Errorf("sha512 diff_id: %v", err)
+	}
+}
+
+func TestApplyTruncated(t *testing.T) {
+	for name, blob := range map[string][]byte{
+		"short body": tarOf(t, file("ok", "fine"), withSize(file("big", "only this"), 1<<30)),
+		"cut header": tarOf(t, file("ok", "fine"))[:514],
+		"cut gzip at a tar boundary": func() []byte {
+			g := gz(t, tarOf(t, file("ok", "fine")))
+			return g[:len(g)-6]
+		}(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyBytes(t, t.TempDir(), blob, Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if name == "short body" && (!errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), `"big"`) || !strings.Contains(err.Error(), "truncated")) {
+				t.Errorf("err = %v, want a truncation error naming the entry", err)
+			}
+		})
+	}
+}
+
+func TestApplyErrorNamesEntry(t *testing.T) {
+	_, err := applyBytes(t, t.TempDir(), tarOf(t, file("../../etc/passwd", "x")), Options{})
+	want := `layer entry "../../etc/passwd": unsafe path: `
+	if !errors.Is(err, errdef.ErrUnsafePath) || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want prefix %q", err, want)
+	}
+}
+
+func TestApplyRootEntry(t *testing.T) {
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t, withMode(dir("./"), 0o750), file("f", "x")), Options{})
+	fi, _ := os.Stat(root)
+	if fi.Mode().Perm() != 0o750 {
+		t.Errorf("root mode %v", fi.Mode())
+	}
+	_, err := applyBytes(t, t.TempDir(), tarOf(t, symlink("./", "/etc")), Options{})
+	if !errors.Is(err, errdef.ErrUnsafePath) {
+		t.Errorf("root replaced by a symlink: err = %v", err)
+	}
+}
+
+func TestApplyCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Apply(ctx, t.TempDir(), bytes.NewReader(tarOf(t, file("f", "x"))), Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestApplySymlinkLoop(t *testing.T) {
+	_, err := applyBytes(t, t.TempDir(), tarOf(t, symlink("a", "b"), symlink("b", "a"), file("a/f", "x")), Options{})
+	if err == nil || !strings.Contains(err.Error(), `"a/f"`) {
+		t.Errorf("err = %v, want an error naming a/f", err)
+	}
+}
+
+func TestApplyUnknownTypeAndBadDevice(t *testing.T) {
+	_, err := applyBytes(t, t.TempDir(), tarOf(t, ent{name: "x", typ: 'Z'}), Options{})
+	if !errors.Is(err, errdef.ErrUnsupported) {
+		t.Errorf("unknown type: err = %v", err)
+	}
+	if isRoot() {
+		_, err = applyBytes(t, t.TempDir(), tarOf(t, ent{name: "d", typ: tar.TypeChar, major: 1 << 20}), Options{})
+		if !errors.Is(err, errdef.ErrInvalid) {
+			t.Errorf("device number out of range: err = %v", err)
+		}
+	}
+}
+
+// The ownership of files created when not privileged stays the caller's.
+func TestApplyStatOwner(t *testing.T) {
+	root := t.TempDir()
+	mustApply(t, root, tarOf(t, withOwner(file("f", "x"), 4242, 4242)), Options{Rootless: true})
+	fi, _ := os.Lstat(filepath.Join(root, "f"))
+	if fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+		t.Error("rootless mode changed ownership")
+	}
+}

@@ -1,0 +1,61 @@
+// Package unpack applies OCI layer changesets (image-spec layer.md) to a
+// directory: it extracts the tar, honours whiteouts and opaque whiteouts,
+// the replacement rules for existing paths, hardlinks, ownership, modes,
+// times and extended attributes, and keeps every change inside the target
+// directory whatever the archive holds.
+//
+// # Confinement
+//
+// Every filesystem call goes through an [os.Root] opened on the target
+// directory (or a sub-Root opened through it), so the kernel-level symlink
+// resolution of [os.Root] keeps each operation beneath the target. On top of
+// that, parent directories of every entry are resolved by the package itself
+// with chroot semantics: an absolute symlink inside the tree ("lib64 ->
+// /usr/lib64") resolves relative to the target, and ".." in a symlink
+// target stops at the target, exactly as the container would see the tree
+// at run time. The last component of an entry's name is never followed: an
+// existing symlink there is replaced, not written through.
+//
+// Entry names are checked before anything is touched:
+//   - A name with a ".." component ("../x", "a/../../x") is refused with an
+//     error wrapping [errdef.ErrUnsafePath] that names the entry. Such names
+//     never appear in layers produced by image builders, and a clear error
+//     tells the user the layer is hostile or broken rather than silently
+//     placing files somewhere they did not ask for.
+//   - A leading "/" is stripped ("/etc/passwd" is "etc/passwd"), as GNU tar
+//     does by default: an absolute name is unambiguous inside an image root.
+//   - The same rules apply to hardlink targets. Symlink targets are data and
+//     are stored as they are; they are only ever resolved confined.
+//
+// # Rootless mode
+//
+// With [Options.Rootless] no ownership is changed, character and block
+// devices are skipped (logged at warning level; FIFOs are still made), and
+// every regular file and FIFO gets at least u+rw and every directory u+rwx,
+// so that a later layer or a plain "rm -rf" by the same unprivileged user can
+// always proceed. Extended attributes in the trusted.* and security.*
+// namespaces that the kernel refuses are skipped with a debug log.
+//
+// umoci's "unpack --rootless" differs in two documented ways: it keeps the
+// archive's modes exactly on disk and instead adds u+rwx to parent
+// directories temporarily around each operation that fails with EPERM, and
+// it replaces a device node with an empty regular file of mode 0000. Unpack
+// prefers permanent owner access (the result stays removable without
+// special tooling) and no placeholder files (a placeholder would be taken for
+// real content when the tree is diffed into a new layer). Ownership is lost
+// in both: umoci records it in a "user.rootlesscontainers" xattr, Unpack does
+// not.
+//
+// # Streams
+//
+// The blob may be gzip, zstd or plain tar (detected by magic bytes). It is
+// decompressed on one goroutine while entries are written on another, in
+// bounded buffers: memory does not grow with the size of the layer, only
+// with the number of entries (a set of the paths written by the layer is
+// kept to apply opaque whiteouts correctly, like every whiteout-aware
+// extractor). [Options.MaxBytes] caps the uncompressed size and
+// [Options.DiffID] verifies it; since the tree is written while the stream is
+// read, a diff_id mismatch is reported after the entries were applied, and a
+// caller that must not keep unverified content applies into a scratch
+// directory.
+package unpack

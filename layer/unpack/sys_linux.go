@@ -1,0 +1,107 @@
+package unpack
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func timespec(t time.Time) unix.Timespec {
+	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+}
+
+// fdControl runs fn with the descriptor of f.
+func fdControl(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// futimens sets the times of the open file f (utimensat with a NULL path).
+func futimens(f *os.File, atime, mtime time.Time) error {
+	ts := [2]unix.Timespec{timespec(atime), timespec(mtime)}
+	return fdControl(f, func(fd int) error {
+		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+		if e != 0 {
+			return &os.PathError{Op: "futimens", Path: f.Name(), Err: e}
+		}
+		return nil
+	})
+}
+
+// lutimesAt sets the times of name in dir without following a symlink.
+// name is a single path component.
+func lutimesAt(dir *os.File, name string, atime, mtime time.Time) error {
+	ts := []unix.Timespec{timespec(atime), timespec(mtime)}
+	return fdControl(dir, func(fd int) error {
+		if err := unix.UtimesNanoAt(fd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "utimensat", Path: name, Err: err}
+		}
+		return nil
+	})
+}
+
+// mknodAt makes a device node or FIFO called name (a single component) in dir.
+func mknodAt(dir *os.File, name string, mode uint32, major, minor uint32) error {
+	return fdControl(dir, func(fd int) error {
+		if err := unix.Mknodat(fd, name, mode, int(unix.Mkdev(major, minor))); err != nil {
+			return &os.PathError{Op: "mknodat", Path: name, Err: err}
+		}
+		return nil
+	})
+}
+
+// fsetxattr sets an extended attribute on the open file f.
+func fsetxattr(f *os.File, name string, value []byte) error {
+	return fdControl(f, func(fd int) error {
+		return unix.Fsetxattr(fd, name, value, 0)
+	})
+}
+
+// lsetxattrAt sets an extended attribute on name (a single component) in dir
+// without following a symlink. Linux has no *at form, so the directory is
+// named through its /proc/self/fd link: the kernel resolves that magic link
+// to the already-open directory, never through the path it was opened by.
+func lsetxattrAt(dir *os.File, name, attr string, value []byte) error {
+	return fdControl(dir, func(fd int) error {
+		return unix.Lsetxattr("/proc/self/fd/"+strconv.Itoa(fd)+"/"+name, attr, value, 0)
+	})
+}
+
+func isNotSupported(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
+}
+
+func isExist(err error) bool { return errors.Is(err, unix.EEXIST) }
+
+func isNotExist(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
+}
+
+const (
+	modeChar  = unix.S_IFCHR
+	modeBlock = unix.S_IFBLK
+	modeFifo  = unix.S_IFIFO
+)
+
+// dirFlag opens only a directory.
+const dirFlag = unix.O_DIRECTORY
+
+var (
+	errInvalidArg error = unix.EINVAL
+	errLoop       error = unix.ELOOP
+)
