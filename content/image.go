@@ -1,0 +1,111 @@
+package content
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Image is one image read from a store: its manifest and configuration,
+// verified against their descriptors and validated.
+type Image struct {
+	// Desc is the manifest's descriptor (with the platform an index gave it).
+	Desc ocispec.Descriptor
+	// Manifest and ManifestBytes are the parsed and raw manifest.
+	Manifest      *ocispec.Manifest
+	ManifestBytes []byte
+	// Config and ConfigBytes are the parsed and raw configuration.
+	Config      *ocispec.Image
+	ConfigBytes []byte
+}
+
+
+// SelectManifest follows desc through (possibly nested) indexes to the
+// manifest for platform (nil: image.DefaultPlatform). A manifest descriptor is
+// returned as it is. When no entry matches, the error matches
+// errdef.ErrNotFound and lists the platforms the index offers.
+func SelectManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (ocispec.Descriptor, error) {
+	want := image.DefaultPlatform()
+	if platform != nil {
+		want = *platform
+	}
+	for depth := 0; ; depth++ {
+		switch {
+		case image.IsManifest(desc.MediaType):
+			return desc, nil
+		case image.IsSchema1(desc.MediaType):
+			return desc, fmt.Errorf("%s: %w: Docker schema 1 manifests are not supported", desc.Digest, errdef.ErrUnsupported)
+		case !image.IsIndex(desc.MediaType):
+			return desc, fmt.Errorf("%s: %w: media type %q is neither an image manifest nor an index", desc.Digest, errdef.ErrUnsupported, desc.MediaType)
+		}
+		if depth > 8 {
+			return desc, fmt.Errorf("%s: %w: indexes nested more than 8 deep", desc.Digest, errdef.ErrInvalid)
+		}
+		data, err := ReadAll(ctx, f, desc, 0)
+		if err != nil {
+			return desc, fmt.Errorf("read index %s: %w", desc.Digest, err)
+		}
+		idx, err := image.DecodeIndex(data)
+		if err != nil {
+			return desc, fmt.Errorf("index %s: %w", desc.Digest, err)
+		}
+		var next *ocispec.Descriptor
+		var offered []string
+		for i := range idx.Manifests {
+			m := idx.Manifests[i]
+			if m.Platform == nil {
+				if image.IsIndex(m.MediaType) && next == nil {
+					next = &idx.Manifests[i] // a nested index without a platform may hold it
+				}
+				continue
+			}
+			offered = append(offered, image.FormatPlatform(*m.Platform))
+			if image.IsManifest(m.MediaType) && image.MatchPlatform(want, *m.Platform) {
+				next = &idx.Manifests[i]
+				break
+			}
+		}
+		if next == nil && len(idx.Manifests) == 1 && idx.Manifests[0].Platform == nil && image.IsManifest(idx.Manifests[0].MediaType) {
+			next = &idx.Manifests[0] // a single-image index without platforms
+		}
+		if next == nil {
+			return desc, fmt.Errorf("index %s: %w: no manifest for platform %s (offered: %s)", desc.Digest, errdef.ErrNotFound,
+				image.FormatPlatform(want), strings.Join(offered, ", "))
+		}
+		desc = *next
+	}
+}
+
+// LoadImage reads the image desc names, choosing from an index by platform
+// (nil: image.DefaultPlatform), and returns its validated manifest and config.
+func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (*Image, error) {
+	mdesc, err := SelectManifest(ctx, f, desc, platform)
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{Desc: mdesc}
+	if img.ManifestBytes, err = ReadAll(ctx, f, mdesc, 0); err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", mdesc.Digest, err)
+	}
+	if img.Manifest, err = image.DecodeManifest(img.ManifestBytes); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
+	}
+	if !image.IsConfig(img.Manifest.Config.MediaType) {
+		return nil, fmt.Errorf("manifest %s: %w: config media type %q is not an image configuration (an artifact, not an image)",
+			mdesc.Digest, errdef.ErrUnsupported, img.Manifest.Config.MediaType)
+	}
+	if img.ConfigBytes, err = ReadAll(ctx, f, img.Manifest.Config, 0); err != nil {
+		return nil, fmt.Errorf("read config %s: %w", img.Manifest.Config.Digest, err)
+	}
+	if img.Config, err = image.DecodeConfig(img.ConfigBytes); err != nil {
+		return nil, fmt.Errorf("config %s: %w", img.Manifest.Config.Digest, err)
+	}
+	if n, m := len(img.Config.RootFS.DiffIDs), len(img.Manifest.Layers); n != m {
+		return nil, fmt.Errorf("image %s: %w: config has %d diff_ids for %d layers", mdesc.Digest, errdef.ErrInvalid, n, m)
+	}
+	return img, nil
+}

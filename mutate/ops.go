@@ -1,0 +1,357 @@
+package mutate
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
+	"github.com/lading-oci/lading/layer"
+	"github.com/lading-oci/lading/layer/unpack"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// LayerOptions say how a new layer is written.
+type LayerOptions struct {
+	// Compression of the new layer blob (gzip when zero).
+	Compression layer.Compression
+	// Timestamp, when set, clamps file times and is the image's creation
+	// time, so the same tree always gives the same image (SOURCE_DATE_EPOCH).
+	Timestamp *time.Time
+	// UID and GID, when not negative, replace every entry's owner.
+	UID, GID int
+	// CreatedBy is recorded in the layer's history entry.
+	CreatedBy string
+	// Comment is recorded in the layer's history entry.
+	Comment string
+}
+
+func (o LayerOptions) layerOptions() layer.Options {
+	c := o.Compression
+	if c == 0 {
+		c = layer.Gzip
+	}
+	lo := layer.Options{Compression: c, Timestamp: o.Timestamp}
+	if o.UID >= 0 {
+		uid := o.UID
+		lo.UID = &uid
+	}
+	if o.GID >= 0 {
+		gid := o.GID
+		lo.GID = &gid
+	}
+	return lo
+}
+
+func (o LayerOptions) created() time.Time {
+	if o.Timestamp != nil {
+		return o.Timestamp.UTC()
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+func (o LayerOptions) history() ocispec.History {
+	t := o.created()
+	return ocispec.History{Created: &t, CreatedBy: o.CreatedBy, Comment: o.Comment}
+}
+
+// ingest runs write against a fresh ingest and commits what it produced.
+func ingest(ctx context.Context, s Store, write func(w io.Writer) (layer.Result, error)) (layer.Result, error) {
+	w, err := s.Ingest(ctx, "")
+	if err != nil {
+		return layer.Result{}, err
+	}
+	res, err := write(w)
+	if err != nil {
+		_ = w.Abort(ctx)
+		return layer.Result{}, err
+	}
+	if _, err := w.Commit(ctx, res.Descriptor.Size, res.Descriptor.Digest); err != nil {
+		_ = w.Abort(ctx)
+		return layer.Result{}, fmt.Errorf("store layer %s: %w", res.Descriptor.Digest, err)
+	}
+	_ = w.Close()
+	return res, nil
+}
+
+// AddDir writes dir as one new layer blob into s.
+func AddDir(ctx context.Context, s Store, dir string, opts LayerOptions) (layer.Result, error) {
+	return ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
+		return layer.Create(ctx, dir, w, opts.layerOptions())
+	})
+}
+
+// AddTar stores a ready layer file (tar, tar.gz or tar.zst) as it is, and
+// computes its diff_id while storing it. The layer is checked to be a tar
+// stream that ends properly.
+func AddTar(ctx context.Context, s Store, r io.Reader) (layer.Result, error) {
+	return ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
+		blobHash := sha256.New()
+		counter := &countWriter{}
+		pr, pw := io.Pipe()
+		var diffID digest.Digest
+		var usize int64
+		var comp layer.Compression
+		done := make(chan error, 1)
+		go func() {
+			rc, c, err := layer.Decompress(pr)
+			if err != nil {
+				_ = pr.CloseWithError(err)
+				done <- err
+				return
+			}
+			comp = c
+			h := sha256.New()
+			n, err := io.Copy(h, rc)
+			rc.Close()
+			usize = n
+			diffID = digest.NewDigest(digest.SHA256, h)
+			if err != nil {
+				_ = pr.CloseWithError(err)
+				done <- fmt.Errorf("layer: %w: %v", errdef.ErrInvalid, err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, pr)
+			done <- nil
+		}()
+		_, err := io.Copy(io.MultiWriter(w, blobHash, counter, pw), r)
+		pw.CloseWithError(err)
+		if derr := <-done; err == nil {
+			err = derr
+		}
+		if err != nil {
+			return layer.Result{}, err
+		}
+		return layer.Result{
+			Descriptor: ocispec.Descriptor{
+				MediaType: layer.MediaType(comp),
+				Digest:    digest.NewDigest(digest.SHA256, blobHash),
+				Size:      counter.n,
+			},
+			DiffID:           diffID,
+			UncompressedSize: usize,
+		}, nil
+	})
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// base returns the image to build on: a copy of base, or an empty image for
+// platform.
+func start(base *content.Image, platform ocispec.Platform) (*Image, error) {
+	if base == nil {
+		return New(platform), nil
+	}
+	return From(base)
+}
+
+// BuildOptions configure Build.
+type BuildOptions struct {
+	LayerOptions
+	// Base is the image to build on; nil builds from nothing.
+	Base *content.Image
+	// Platform of an image built from nothing (default: the running one).
+	Platform *ocispec.Platform
+	// Changes to the configuration, applied after the layer is added.
+	Changes ConfigChanges
+}
+
+// Build makes dir into one new layer on top of opts.Base (or of nothing),
+// with a config and history entry, and stores the new image in s.
+func Build(ctx context.Context, s Store, dir string, opts BuildOptions) (ocispec.Descriptor, error) {
+	if fi, err := os.Stat(dir); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("build context: %w", err)
+	} else if !fi.IsDir() {
+		return ocispec.Descriptor{}, fmt.Errorf("build context %s: %w: not a directory", dir, errdef.ErrInvalid)
+	}
+	platform := image.DefaultPlatform()
+	if opts.Platform != nil {
+		platform = *opts.Platform
+	}
+	m, err := start(opts.Base, platform)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	res, err := AddDir(ctx, s, dir, opts.LayerOptions)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return finish(ctx, s, m, &res, opts.LayerOptions, opts.Changes)
+}
+
+// finish adds the layer (if any), applies changes, sets the creation time
+// and writes the image.
+func finish(ctx context.Context, s Store, m *Image, res *layer.Result, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+	if res != nil {
+		m.AddLayer(res.Descriptor, res.DiffID, lo.history())
+	}
+	if changes.Created == nil {
+		t := lo.created()
+		changes.Created = &t
+	}
+	if err := changes.Apply(m); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return Write(ctx, s, m)
+}
+
+// Append stores a ready layer file r on top of base.
+func Append(ctx context.Context, s Store, base *content.Image, r io.Reader, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+	m, err := start(base, image.DefaultPlatform())
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	res, err := AddTar(ctx, s, r)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return finish(ctx, s, m, &res, lo, changes)
+}
+
+// Mutate changes an image's configuration and annotations without touching
+// its layers.
+func Mutate(ctx context.Context, s Store, base *content.Image, changes ConfigChanges) (ocispec.Descriptor, error) {
+	m, err := From(base)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := changes.Apply(m); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return Write(ctx, s, m)
+}
+
+// Tree reads an image's layers into a layer.Tree: its final filesystem,
+// described without writing any file.
+func Tree(ctx context.Context, f content.Fetcher, img *content.Image) (*layer.Tree, error) {
+	t := layer.NewTree()
+	for i, l := range img.Manifest.Layers {
+		if err := func() error {
+			rc, err := f.Fetch(ctx, l)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			vr := content.NewVerifyReader(rc, l)
+			dr, _, err := layer.Decompress(vr)
+			if err != nil {
+				return err
+			}
+			defer dr.Close()
+			if err := t.Apply(ctx, dr); err != nil {
+				return err
+			}
+			return vr.Verify()
+		}(); err != nil {
+			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+	}
+	return t, nil
+}
+
+// CommitOptions configure Commit.
+type CommitOptions struct {
+	LayerOptions
+	// IgnoreOwner compares files without their owners, for trees unpacked
+	// without root (where every file belongs to the unpacking user).
+	IgnoreOwner bool
+	Changes     ConfigChanges
+}
+
+// Commit records the changes made to dir, a root filesystem unpacked from
+// base, as one new layer with whiteouts on top of base.
+func Commit(ctx context.Context, s Store, base *content.Image, dir string, opts CommitOptions) (ocispec.Descriptor, error) {
+	tree, err := Tree(ctx, s, base)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	m, err := From(base)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
+		return layer.Diff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.IgnoreOwner})
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return finish(ctx, s, m, &res, opts.LayerOptions, opts.Changes)
+}
+
+// Flatten squashes all of base's layers into one. The root filesystem is
+// unpacked into a temporary directory (under tmpDir; "" for the system's)
+// and written again as a single layer.
+func Flatten(ctx context.Context, s Store, base *content.Image, tmpDir string, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+	dir, err := os.MkdirTemp(tmpDir, "lading-flatten-")
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	defer os.RemoveAll(dir)
+	rootless := os.Geteuid() != 0
+	if err := Unpack(ctx, s, base, dir, UnpackOptions{Rootless: rootless}); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	m, err := From(base)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	m.Manifest.Layers = []ocispec.Descriptor{}
+	m.Config.RootFS.DiffIDs = nil
+	m.Config.History = nil
+	res, err := AddDir(ctx, s, dir, lo)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if lo.Comment == "" {
+		lo.Comment = fmt.Sprintf("flattened %d layers of %s", len(base.Manifest.Layers), base.Desc.Digest)
+	}
+	return finish(ctx, s, m, &res, lo, changes)
+}
+
+// UnpackOptions configure Unpack.
+type UnpackOptions struct {
+	// Rootless unpacks without changing owners or making device nodes.
+	Rootless bool
+	// MaxBytes caps the uncompressed size of each layer (0: no cap).
+	MaxBytes int64
+	Logger   *slog.Logger
+}
+
+// Unpack applies img's layers in order into dir, each checked against its
+// diff_id and its blob digest while it streams.
+func Unpack(ctx context.Context, f content.Fetcher, img *content.Image, dir string, opts UnpackOptions) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, l := range img.Manifest.Layers {
+		if err := func() error {
+			rc, err := f.Fetch(ctx, l)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			vr := content.NewVerifyReader(rc, l)
+			if _, err := unpack.Apply(ctx, dir, vr, unpack.Options{
+				Rootless: opts.Rootless,
+				DiffID:   img.Config.RootFS.DiffIDs[i],
+				MaxBytes: opts.MaxBytes,
+				Logger:   opts.Logger,
+			}); err != nil {
+				return err
+			}
+			return vr.Verify()
+		}(); err != nil {
+			return fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		}
+	}
+	return nil
+}
