@@ -2,6 +2,8 @@ package content
 
 import (
 	"context"
+	_ "crypto/sha256" // registers sha256 with go-digest
+	_ "crypto/sha512" // registers sha512 with go-digest
 	"errors"
 	"fmt"
 	"hash"

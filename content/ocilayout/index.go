@@ -1,0 +1,270 @@
+package ocilayout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// tagPageSize is how many tags Tags passes to its callback at once.
+const tagPageSize = 1000
+
+// withLock runs fn holding the layout lock: the Store's mutex and an
+// exclusive flock on the layout directory.
+func (s *Store) withLock(ctx context.Context, fn func() error) error {
+	s.indexMu.Lock()
+	defer s.indexMu.Unlock()
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return fmt.Errorf("lock layout %s: %w", s.dir, err)
+	}
+	if err := flock(ctx, d); err != nil {
+		if !errors.As(err, new(errAbandoned)) {
+			d.Close()
+		}
+		return fmt.Errorf("lock layout %s: %w", s.dir, err)
+	}
+	defer func() {
+		funlock(d)
+		d.Close()
+	}()
+	return fn()
+}
+
+// errAbandoned reports that flock gave up waiting for the lock when its
+// context ended; the file it was locking is no longer the caller's.
+type errAbandoned struct{ err error }
+
+func (e errAbandoned) Error() string { return e.err.Error() }
+func (e errAbandoned) Unwrap() error { return e.err }
+
+// readIndex reads and decodes index.json. The decoding is lenient (unknown
+// media types and fields are kept); Verify checks it strictly.
+func (s *Store) readIndex() (ocispec.Index, error) {
+	var idx ocispec.Index
+	data, err := readCapped(s.path(indexFile), maxIndexBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return idx, fmt.Errorf("%s: %w: no %s file", s.dir, errdef.ErrInvalid, indexFile)
+	}
+	if err != nil {
+		return idx, fmt.Errorf("read %s: %w", s.path(indexFile), err)
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return idx, fmt.Errorf("read %s: %w: %v", s.path(indexFile), errdef.ErrInvalid, err)
+	}
+	if idx.SchemaVersion != 2 {
+		return idx, fmt.Errorf("read %s: %w: schemaVersion %d, want 2", s.path(indexFile), errdef.ErrInvalid, idx.SchemaVersion)
+	}
+	return idx, nil
+}
+
+func (s *Store) writeIndexLocked(idx ocispec.Index) error {
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
+	data, err := json.Marshal(idx)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.path(indexFile), err)
+	}
+	if err := writeFileAtomic(s.dir, indexFile, data); err != nil {
+		return fmt.Errorf("write %s: %w", s.path(indexFile), err)
+	}
+	return nil
+}
+
+// Index returns the layout's index.json.
+func (s *Store) Index(ctx context.Context) (ocispec.Index, error) {
+	return s.readIndex()
+}
+
+// UpdateIndex changes index.json: under the layout lock it reads the index,
+// calls fn, and, if fn returns nil, writes the result atomically. Other
+// processes updating the same layout through this package wait for it.
+func (s *Store) UpdateIndex(ctx context.Context, fn func(*ocispec.Index) error) error {
+	return s.withLock(ctx, func() error {
+		idx, err := s.readIndex()
+		if err != nil {
+			return err
+		}
+		if err := fn(&idx); err != nil {
+			return err
+		}
+		if idx.SchemaVersion != 2 {
+			return fmt.Errorf("update %s: %w: schemaVersion %d, want 2", s.path(indexFile), errdef.ErrInvalid, idx.SchemaVersion)
+		}
+		return s.writeIndexLocked(idx)
+	})
+}
+
+// checkTag reports whether tag may name a descriptor: 1 to 1024 characters
+// from A-Z, a-z, 0-9 and "._-:@/+", which covers both registry tags and the
+// org.opencontainers.image.ref.name grammar.
+func checkTag(tag string) error {
+	if tag == "" || len(tag) > 1024 {
+		return fmt.Errorf("tag %q: %w: must be 1 to 1024 characters", tag, errdef.ErrInvalid)
+	}
+	for _, c := range []byte(tag) {
+		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
+			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func refName(d ocispec.Descriptor) string {
+	return d.Annotations[ocispec.AnnotationRefName]
+}
+
+// Tag points tag at desc, which must be stored with desc's size: any
+// index.json entry with that tag is replaced, other entries are kept, and
+// desc's platform and annotations are kept with the ref name added.
+func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
+	if err := checkTag(tag); err != nil {
+		return err
+	}
+	if err := checkDigest(desc.Digest); err != nil {
+		return fmt.Errorf("tag %q: %w", tag, err)
+	}
+	if desc.MediaType == "" {
+		return fmt.Errorf("tag %q: descriptor %s: %w: no media type", tag, desc.Digest, errdef.ErrInvalid)
+	}
+	st, err := s.Stat(ctx, desc.Digest)
+	if err != nil {
+		return fmt.Errorf("tag %q: %w", tag, err)
+	}
+	if st.Size != desc.Size {
+		return fmt.Errorf("tag %q: blob %s: %w: stored blob has %d bytes, descriptor says %d", tag, desc.Digest, errdef.ErrSizeMismatch, st.Size, desc.Size)
+	}
+	entry := desc
+	entry.Annotations = make(map[string]string, len(desc.Annotations)+1)
+	for k, v := range desc.Annotations {
+		entry.Annotations[k] = v
+	}
+	entry.Annotations[ocispec.AnnotationRefName] = tag
+	err = s.UpdateIndex(ctx, func(idx *ocispec.Index) error {
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return refName(d) == tag })
+		idx.Manifests = append(idx.Manifests, entry)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("tag %q: %w", tag, err)
+	}
+	return nil
+}
+
+// Untag removes the index.json entries named tag.
+func (s *Store) Untag(ctx context.Context, tag string) error {
+	return s.UpdateIndex(ctx, func(idx *ocispec.Index) error {
+		n := len(idx.Manifests)
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return refName(d) == tag })
+		if len(idx.Manifests) == n {
+			return fmt.Errorf("untag %q in %s: %w", tag, s.dir, errdef.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Tags passes the distinct ref names of index.json, sorted, to fn in pages.
+func (s *Store) Tags(ctx context.Context, fn func(tags []string) error) error {
+	idx, err := s.readIndex()
+	if err != nil {
+		return err
+	}
+	var tags []string
+	for _, d := range idx.Manifests {
+		if t := refName(d); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	sort.Strings(tags)
+	tags = slices.Compact(tags)
+	for len(tags) > 0 {
+		n := min(len(tags), tagPageSize)
+		if err := fn(tags[:n:n]); err != nil {
+			return err
+		}
+		tags = tags[n:]
+	}
+	return nil
+}
+
+// Resolve finds the descriptor for a tag (an index.json ref name) or a
+// digest. A digest resolves to its entry in index.json or in an index
+// reachable from it (as listed there, platform included), or else to the
+// stored blob, with the media type its JSON names if it is a small
+// document.
+func (s *Store) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %q: %w", reference, err)
+	}
+	for i := len(idx.Manifests) - 1; i >= 0; i-- {
+		if refName(idx.Manifests[i]) == reference {
+			return idx.Manifests[i], nil
+		}
+	}
+	dgst, err := digest.Parse(reference)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %q in %s: %w", reference, s.dir, errdef.ErrNotFound)
+	}
+	if d, ok := s.findInIndexes(ctx, idx.Manifests, dgst); ok {
+		return d, nil
+	}
+	st, err := s.Stat(ctx, dgst)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %q: %w", reference, err)
+	}
+	if st.Size <= s.maxMetadata {
+		if data, err := readCapped(s.blobPath(dgst), s.maxMetadata); err == nil {
+			if mt := image.MediaTypeOf(data); mt != "" {
+				st.MediaType = mt
+			}
+		}
+	}
+	return st, nil
+}
+
+// findInIndexes looks for dgst among descs and, breadth first, in the
+// stored indexes they lead to.
+func (s *Store) findInIndexes(ctx context.Context, descs []ocispec.Descriptor, dgst digest.Digest) (ocispec.Descriptor, bool) {
+	seen := map[digest.Digest]bool{}
+	for len(descs) > 0 && ctx.Err() == nil {
+		var next []ocispec.Descriptor
+		for _, d := range descs {
+			if d.Digest == dgst {
+				return d, true
+			}
+		}
+		for _, d := range descs {
+			if !image.IsIndex(d.MediaType) || seen[d.Digest] || d.Size > s.maxMetadata || checkDigest(d.Digest) != nil {
+				continue
+			}
+			seen[d.Digest] = true
+			data, err := readCapped(s.blobPath(d.Digest), s.maxMetadata)
+			if err != nil {
+				continue
+			}
+			var child ocispec.Index
+			if json.Unmarshal(data, &child) == nil {
+				next = append(next, child.Manifests...)
+			}
+		}
+		descs = next
+	}
+	return ocispec.Descriptor{}, false
+}

@@ -1,0 +1,327 @@
+package ocilayout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// VerifyOptions tunes Verify.
+type VerifyOptions struct {
+	// Workers is how many blobs are hashed at once; 0 means one per CPU
+	// (runtime.GOMAXPROCS).
+	Workers int
+}
+
+// Problem is one thing wrong with a layout.
+type Problem struct {
+	// Digest names the blob concerned; empty for oci-layout and index.json.
+	Digest digest.Digest
+	// Path is the file concerned, inside the layout directory.
+	Path string
+	// Parent names what refers to the blob ("index.json" or a document's
+	// digest) when the problem is with the reference: a missing blob, a size
+	// that differs from the descriptor's.
+	Parent string
+	// Err says what is wrong. It matches errdef.ErrDigestMismatch,
+	// ErrSizeMismatch, ErrNotFound, ErrInvalid, ErrUnsupported or
+	// ErrTooLarge.
+	Err error
+}
+
+// String renders the problem on one line (validation problems may add
+// further lines, one per broken rule).
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Path)
+	if p.Digest != "" || p.Parent != "" {
+		b.WriteString(" (")
+		b.WriteString(string(p.Digest))
+		if p.Parent != "" {
+			if p.Digest != "" {
+				b.WriteString(", ")
+			}
+			b.WriteString("referenced by ")
+			b.WriteString(p.Parent)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Err.Error())
+	return b.String()
+}
+
+// VerifyReport is the outcome of Verify.
+type VerifyReport struct {
+	// Blobs and Bytes count the blobs hashed and their total size.
+	Blobs int64
+	Bytes int64
+	// Documents counts the manifests, indexes and configurations parsed.
+	Documents int
+	// Problems lists everything found wrong, sorted by path.
+	Problems []Problem
+}
+
+// OK reports whether no problem was found.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// Err returns nil if the layout is sound, or an error listing every
+// problem, which matches each problem's category with errors.Is.
+func (r *VerifyReport) Err() error {
+	if r.OK() {
+		return nil
+	}
+	errs := make([]error, len(r.Problems))
+	for i, p := range r.Problems {
+		errs[i] = problemError{p}
+	}
+	return errors.Join(errs...)
+}
+
+type problemError struct{ p Problem }
+
+func (e problemError) Error() string { return e.p.String() }
+func (e problemError) Unwrap() error { return e.p.Err }
+
+// Verify checks the whole layout and reports every problem it finds:
+//   - oci-layout and index.json are valid;
+//   - every file under blobs/ hashes to its name (hashed in parallel,
+//     streaming);
+//   - every descriptor reachable from index.json (through indexes,
+//     manifests, configs, layers and subjects) names a present blob of the
+//     declared size;
+//   - every reachable manifest, index and configuration is valid, and each
+//     image configuration lists as many rootfs.diff_ids as its manifest has
+//     layers.
+//
+// The error return is for failures to do the check (an unreadable
+// directory, a cancelled ctx), not for problems found.
+func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	rep := &VerifyReport{}
+	var mu sync.Mutex
+	add := func(p Problem) {
+		mu.Lock()
+		rep.Problems = append(rep.Problems, p)
+		mu.Unlock()
+	}
+
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	jobs := make(chan blobFile, workers*4)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			buf := make([]byte, copyBufferSize)
+			for b := range jobs {
+				n, err := hashFile(ctx, b, buf)
+				mu.Lock()
+				rep.Blobs++
+				rep.Bytes += n
+				mu.Unlock()
+				if err != nil && ctx.Err() == nil {
+					add(Problem{Digest: b.desc.Digest, Path: b.path, Err: err})
+				}
+			}
+		})
+	}
+	// The graph is checked while the workers hash.
+	var graphErr error
+	graphDone := make(chan struct{})
+	go func() {
+		defer close(graphDone)
+		graphErr = s.verifyGraph(ctx, rep, add)
+	}()
+	walkErr := s.walkBlobs(ctx, func(b blobFile) error {
+		select {
+		case jobs <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(jobs)
+	wg.Wait()
+	<-graphDone
+	if err := errors.Join(walkErr, graphErr, ctx.Err()); err != nil {
+		return nil, fmt.Errorf("verify layout %s: %w", s.dir, err)
+	}
+	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Path < rep.Problems[j].Path })
+	return rep, nil
+}
+
+// hashFile checks that the file b hashes to its name, returning how many
+// bytes it read.
+func hashFile(ctx context.Context, b blobFile, buf []byte) (int64, error) {
+	f, err := os.Open(b.path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := b.desc.Digest.Algorithm().Hash()
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf)
+	if err != nil {
+		return n, err
+	}
+	if got := digest.NewDigest(b.desc.Digest.Algorithm(), h); got != b.desc.Digest {
+		return n, fmt.Errorf("%w: content (%d bytes) hashes to %s", errdef.ErrDigestMismatch, n, got)
+	}
+	return n, nil
+}
+
+// verifyGraph checks oci-layout, index.json and everything reachable.
+func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Problem)) error {
+	layoutPath := s.path(layoutFile)
+	if data, err := readCapped(layoutPath, maxLayoutBytes); err != nil {
+		add(Problem{Path: layoutPath, Err: err})
+	} else if err := image.ValidateLayoutHeader(data); err != nil {
+		add(Problem{Path: layoutPath, Err: err})
+	}
+	indexPath := s.path(indexFile)
+	data, err := readCapped(indexPath, maxIndexBytes)
+	if err != nil {
+		add(Problem{Path: indexPath, Err: err})
+		return nil
+	}
+	if err := image.Validate(ocispec.MediaTypeImageIndex, data); err != nil {
+		add(Problem{Path: indexPath, Err: err})
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil // reported by Validate
+	}
+
+	type edge struct {
+		desc   ocispec.Descriptor
+		parent string
+	}
+	var queue []edge
+	for _, d := range idx.Manifests {
+		queue = append(queue, edge{d, indexFile})
+	}
+	if idx.Subject != nil {
+		queue = append(queue, edge{*idx.Subject, indexFile})
+	}
+	seen := map[digest.Digest]bool{}
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e := queue[0]
+		queue = queue[1:]
+		d := e.desc
+		if checkDigest(d.Digest) != nil {
+			continue // the parent's validation reports it
+		}
+		path := s.blobPath(d.Digest)
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			add(Problem{Digest: d.Digest, Path: path, Parent: e.parent, Err: fmt.Errorf("%w: blob is missing", errdef.ErrNotFound)})
+			continue
+		}
+		if err != nil {
+			add(Problem{Digest: d.Digest, Path: path, Parent: e.parent, Err: err})
+			continue
+		}
+		if fi.Size() != d.Size {
+			add(Problem{Digest: d.Digest, Path: path, Parent: e.parent,
+				Err: fmt.Errorf("%w: blob has %d bytes, descriptor says %d", errdef.ErrSizeMismatch, fi.Size(), d.Size)})
+			continue
+		}
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		mt := d.MediaType
+		if !image.IsManifest(mt) && !image.IsIndex(mt) && !image.IsConfig(mt) {
+			continue
+		}
+		if d.Size > s.maxMetadata {
+			add(Problem{Digest: d.Digest, Path: path, Parent: e.parent,
+				Err: fmt.Errorf("%w: %s of %d bytes exceeds the %d-byte limit for metadata", errdef.ErrTooLarge, mt, d.Size, s.maxMetadata)})
+			continue
+		}
+		doc, err := readCapped(path, s.maxMetadata)
+		if err != nil {
+			add(Problem{Digest: d.Digest, Path: path, Err: err})
+			continue
+		}
+		rep.Documents++
+		if err := image.Validate(mt, doc); err != nil {
+			add(Problem{Digest: d.Digest, Path: path, Err: err})
+		}
+		switch {
+		case image.IsManifest(mt):
+			var m ocispec.Manifest
+			if json.Unmarshal(doc, &m) != nil {
+				continue
+			}
+			parent := string(d.Digest)
+			if m.Config.Digest != "" {
+				queue = append(queue, edge{m.Config, parent})
+			}
+			for _, l := range m.Layers {
+				queue = append(queue, edge{l, parent})
+			}
+			if m.Subject != nil {
+				queue = append(queue, edge{*m.Subject, parent})
+			}
+			if p, ok := s.checkDiffIDs(d, path, m); !ok {
+				add(p)
+			}
+		case image.IsIndex(mt):
+			var child ocispec.Index
+			if json.Unmarshal(doc, &child) != nil {
+				continue
+			}
+			parent := string(d.Digest)
+			for _, c := range child.Manifests {
+				queue = append(queue, edge{c, parent})
+			}
+			if child.Subject != nil {
+				queue = append(queue, edge{*child.Subject, parent})
+			}
+		}
+	}
+	return nil
+}
+
+// checkDiffIDs compares the layer count of manifest m (at path) with the
+// rootfs.diff_ids of its image configuration, when that is present and
+// readable; other problems with the configuration are reported on their own.
+func (s *Store) checkDiffIDs(d ocispec.Descriptor, path string, m ocispec.Manifest) (Problem, bool) {
+	if !image.IsConfig(m.Config.MediaType) || checkDigest(m.Config.Digest) != nil || m.Config.Size > s.maxMetadata {
+		return Problem{}, true
+	}
+	data, err := readCapped(s.blobPath(m.Config.Digest), s.maxMetadata)
+	if err != nil {
+		return Problem{}, true
+	}
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []json.RawMessage `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if json.Unmarshal(data, &cfg) != nil {
+		return Problem{}, true
+	}
+	if n := len(cfg.RootFS.DiffIDs); n != len(m.Layers) {
+		return Problem{Digest: d.Digest, Path: path, Err: fmt.Errorf("%w: manifest has %d layers but its config %s lists %d rootfs.diff_ids",
+			errdef.ErrInvalid, len(m.Layers), m.Config.Digest, n)}, false
+	}
+	return Problem{}, true
+}
