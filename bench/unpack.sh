@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Unpack a 3-layer gzip image (built with umoci: the Go toolchain; /etc and the
+# programs of /usr/bin; a layer deleting two directories and
+# overwriting a file) with `lading unpack --rootless` and with
+# `umoci unpack --rootless`, alternating, and print medians and the ratio.
+# Also times GNU tar applying the same layers in order, as the machine's floor.
+# Usage: bench/unpack.sh   (RUNS=5 for more runs)
+source "$(dirname "$0")/lib.sh"
+command -v umoci >/dev/null || { echo "umoci is required (apt-get install umoci)"; exit 1; }
+build_lading
+
+img="$BENCH_TMP/layout"
+echo "== building the image with umoci (not timed)"
+umoci init --layout "$img" >/dev/null
+umoci new --image "$img:bench" >/dev/null
+stack() { # stack N CMD: unpack, change the rootfs with CMD, repack
+	local w="$BENCH_TMP/work$1"; shift
+	umoci unpack --rootless --image "$img:bench" "$w" >/dev/null
+	(cd "$w/rootfs" && eval "$*")
+	umoci repack --image "$img:bench" "$w" >/dev/null
+	rm -rf "$w"
+}
+stack 1 "mkdir -p usr/local && cp -a /usr/local/go usr/local/go"
+stack 2 "cp -a /etc etc && mkdir -p usr && cp -a /usr/bin usr/bin"
+stack 3 "rm -rf usr/local/go/api usr/local/go/doc && echo changed > etc/hostname"
+"$LADING" inspect "oci:$img:bench" | sed -n '/^Size/p'
+"$LADING" layers "oci:$img:bench" | tail -3
+
+layers=$(cd "$img" && "$LADING" manifest "oci:$img:bench" | python3 -c 'import json,sys; [print(l["digest"].split(":")[1]) for l in json.load(sys.stdin)["layers"]]')
+untar() { local d=$1; mkdir -p "$d"; for l in $layers; do tar -C "$d" -xzf "$img/blobs/sha256/$l"; done; }
+
+echo "== timing ($RUNS runs each, alternating)"
+for i in $(seq "$RUNS"); do
+	rm -rf "$BENCH_TMP/u" "$BENCH_TMP/l" "$BENCH_TMP/t"
+	time_cmd umoci umoci unpack --rootless --image "$img:bench" "$BENCH_TMP/u"
+	time_cmd lading "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l"
+	time_cmd tar untar "$BENCH_TMP/t"
+done
+rss=$(rm -rf "$BENCH_TMP/l" && peak_rss_mb "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l")
+printf "%-28s %8s s\n" "umoci unpack --rootless" "$(median umoci)" "lading unpack --rootless" "$(median lading)" "tar -xzf (layers in order)" "$(median tar)"
+echo "lading/umoci: $(ratio lading umoci)   lading/tar: $(ratio lading tar)   lading peak RSS: ${rss} MB"
