@@ -1,8 +1,10 @@
 package mutate
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,7 +111,12 @@ func AddTar(ctx context.Context, s Store, r io.Reader) (layer.Result, error) {
 			}
 			comp = c
 			h := sha256.New()
-			n, err := io.Copy(h, rc)
+			n, err := checkTar(io.TeeReader(rc, h))
+			if err == nil {
+				var rest int64
+				rest, err = io.Copy(h, rc) // padding after the end marker counts too
+				n += rest
+			}
 			rc.Close()
 			usize = n
 			diffID = digest.NewDigest(digest.SHA256, h)
@@ -354,4 +361,37 @@ func Unpack(ctx context.Context, f content.Fetcher, img *content.Image, dir stri
 		}
 	}
 	return nil
+}
+
+// checkTar reads a tar stream to its end marker, so that only real layers
+// are stored, and returns how many bytes it consumed.
+func checkTar(r io.Reader) (int64, error) {
+	cr := &countReader{r: r}
+	tr := tar.NewReader(cr)
+	for i := 0; ; i++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if i == 0 && cr.n == 0 {
+				return 0, errors.New("empty stream, not a tar archive")
+			}
+			return cr.n, nil
+		}
+		if err != nil {
+			return cr.n, fmt.Errorf("not a tar archive (entry %d): %v", i, err)
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return cr.n, fmt.Errorf("tar entry %q: %v", hdr.Name, err)
+		}
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
