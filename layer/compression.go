@@ -3,9 +3,12 @@ package layer
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -93,9 +96,13 @@ type zstdReadCloser struct{ *zstd.Decoder }
 
 func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
 
-// Compress returns a writer that compresses into w with c. Gzip is
-// compressed in parallel blocks on every core and is standard gzip that any
-// reader accepts. Closing the writer flushes it, not w.
+// Compress returns a writer that compresses into w with c. Gzip and zstd
+// are compressed in parallel blocks on every core; the output depends only
+// on the input, never on the number of cores. Gzip is one standard member;
+// zstd is a sequence of independent frames of zstdChunk bytes of input each,
+// as RFC 8878 allows and every decoder reads. Closing the writer flushes
+// it, not w; it must be closed, even after an error, to release its
+// goroutines.
 func Compress(w io.Writer, c Compression) (io.WriteCloser, error) {
 	switch c {
 	case Gzip:
@@ -106,9 +113,16 @@ func Compress(w io.Writer, c Compression) (io.WriteCloser, error) {
 		if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
 			return nil, err
 		}
+		// The zero time would put a meaningless value in the header's MTIME
+		// field; the epoch writes 0 ("no time stamp"), as RFC 1952 intends.
+		zw.ModTime = time.Unix(0, 0)
 		return zw, nil
 	case Zstd:
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		enc, err := sharedZstdEncoder()
+		if err != nil {
+			return nil, err
+		}
+		return newZstdWriter(w, enc), nil
 	case None:
 		return nopWriteCloser{w}, nil
 	}
@@ -118,3 +132,137 @@ func Compress(w io.Writer, c Compression) (io.WriteCloser, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// zstdChunk is the input size of each zstd frame: large enough that
+// splitting costs little ratio, small enough that every core gets work.
+const zstdChunk = 4 << 20
+
+// sharedZstdEncoder is the encoder all zstd writers share; its EncodeAll
+// runs up to GOMAXPROCS frames at once.
+var sharedZstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithZeroFrames(true))
+})
+
+var (
+	zstdInPool  = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk); return &b }}
+	zstdOutPool = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk+zstdChunk>>7+512); return &b }}
+)
+
+// zstdWriter cuts its input into zstdChunk pieces, encodes each as a frame
+// on its own goroutine and writes the frames in order from one more.
+type zstdWriter struct {
+	enc    *zstd.Encoder
+	cur    *[]byte
+	jobs   chan *zstdJob
+	done   chan struct{}
+	frames int
+	closed bool
+
+	mu  sync.Mutex
+	err error
+}
+
+type zstdJob struct {
+	in, out *[]byte
+	ready   chan struct{}
+}
+
+func newZstdWriter(w io.Writer, enc *zstd.Encoder) *zstdWriter {
+	z := &zstdWriter{
+		enc:  enc,
+		jobs: make(chan *zstdJob, runtime.GOMAXPROCS(0)+1),
+		done: make(chan struct{}),
+	}
+	go z.writeFrames(w)
+	return z
+}
+
+// writeFrames writes the frames in input order; after a failure it only
+// recycles them.
+func (z *zstdWriter) writeFrames(w io.Writer) {
+	defer close(z.done)
+	for j := range z.jobs {
+		<-j.ready
+		if z.error() == nil {
+			if _, err := w.Write(*j.out); err != nil {
+				z.setError(err)
+			}
+		}
+		*j.in, *j.out = (*j.in)[:0], (*j.out)[:0]
+		zstdInPool.Put(j.in)
+		zstdOutPool.Put(j.out)
+	}
+}
+
+func (z *zstdWriter) error() error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.err
+}
+
+func (z *zstdWriter) setError(err error) {
+	z.mu.Lock()
+	if z.err == nil {
+		z.err = err
+	}
+	z.mu.Unlock()
+}
+
+// Write buffers p and hands every full chunk to an encoder.
+func (z *zstdWriter) Write(p []byte) (int, error) {
+	if z.closed {
+		return 0, errors.New("zstd: write after close")
+	}
+	if err := z.error(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		if z.cur == nil {
+			z.cur = zstdInPool.Get().(*[]byte)
+		}
+		buf := *z.cur
+		k := copy(buf[len(buf):cap(buf)], p)
+		*z.cur = buf[:len(buf)+k]
+		p, n = p[k:], n+k
+		if len(*z.cur) == cap(*z.cur) {
+			z.submit()
+		}
+	}
+	return n, nil
+}
+
+// submit starts encoding the current chunk; it blocks while too many
+// frames wait to be written.
+func (z *zstdWriter) submit() {
+	j := &zstdJob{in: z.cur, out: zstdOutPool.Get().(*[]byte), ready: make(chan struct{})}
+	z.cur = nil
+	z.frames++
+	go func() {
+		*j.out = z.enc.EncodeAll(*j.in, (*j.out)[:0])
+		close(j.ready)
+	}()
+	z.jobs <- j
+}
+
+// Close encodes what is buffered (an empty frame if nothing was ever
+// written), waits for every frame to be written and reports the first
+// error.
+func (z *zstdWriter) Close() error {
+	if z.closed {
+		return z.error()
+	}
+	z.closed = true
+	if z.cur != nil || z.frames == 0 {
+		if z.cur == nil {
+			z.cur = zstdInPool.Get().(*[]byte)
+		}
+		z.submit()
+	}
+	close(z.jobs)
+	<-z.done
+	return z.error()
+}

@@ -29,7 +29,7 @@ func ExampleBuild() {
 	}
 	epoch := time.Unix(0, 0)
 	desc, err := mutate.Build(ctx, store, src, mutate.BuildOptions{
-		LayerOptions: mutate.LayerOptions{Compression: layer.Gzip, Timestamp: &epoch, UID: 0, GID: 0},
+		LayerOptions: mutate.LayerOptions{Compression: layer.Gzip, Timestamp: &epoch},
 		Platform:     &ocispec.Platform{OS: "linux", Architecture: "amd64"},
 		Changes:      mutate.ConfigChanges{Entrypoint: []string{"/bin/cat", "/etc/motd"}},
 	})

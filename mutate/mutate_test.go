@@ -94,7 +94,7 @@ func TestBuildOnMemoryStore(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"a/b.txt": "hello", "c.txt": "world"})
 	ts := time.Unix(1700000000, 0)
-	lo := LayerOptions{Compression: layer.Zstd, Timestamp: &ts, UID: 0, GID: 0, CreatedBy: "test"}
+	lo := LayerOptions{Compression: layer.Zstd, Timestamp: &ts, CreatedBy: "test"}
 	desc, err := Build(ctx, s, dir, BuildOptions{LayerOptions: lo, Platform: &ocispec.Platform{OS: "linux", Architecture: "riscv64"}})
 	if err != nil {
 		t.Fatal(err)
@@ -155,10 +155,10 @@ func TestAppendRefusesGarbage(t *testing.T) {
 	}
 	// gzip magic followed by garbage: not a layer.
 	bad := append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xaa}, 100)...)
-	if _, err := Append(ctx, s, img, bytes.NewReader(bad), LayerOptions{UID: -1, GID: -1}, ConfigChanges{}); err == nil {
+	if _, err := Append(ctx, s, img, bytes.NewReader(bad), LayerOptions{}, ConfigChanges{}); err == nil {
 		t.Fatal("append of a corrupt gzip stream succeeded")
 	}
-	if _, err := Append(ctx, s, img, bytes.NewReader(bytes.Repeat([]byte("not a tar "), 100)), LayerOptions{UID: -1, GID: -1}, ConfigChanges{}); err == nil {
+	if _, err := Append(ctx, s, img, bytes.NewReader(bytes.Repeat([]byte("not a tar "), 100)), LayerOptions{}, ConfigChanges{}); err == nil {
 		t.Fatal("append of a text file succeeded")
 	}
 	var n int

@@ -27,8 +27,8 @@ type LayerOptions struct {
 	// Timestamp, when set, clamps file times and is the image's creation
 	// time, so the same tree always gives the same image (SOURCE_DATE_EPOCH).
 	Timestamp *time.Time
-	// UID and GID, when not negative, replace every entry's owner.
-	UID, GID int
+	// UID and GID, when set, replace every entry's owner.
+	UID, GID *int
 	// CreatedBy is recorded in the layer's history entry.
 	CreatedBy string
 	// Comment is recorded in the layer's history entry.
@@ -40,16 +40,7 @@ func (o LayerOptions) layerOptions() layer.Options {
 	if c == 0 {
 		c = layer.Gzip
 	}
-	lo := layer.Options{Compression: c, Timestamp: o.Timestamp}
-	if o.UID >= 0 {
-		uid := o.UID
-		lo.UID = &uid
-	}
-	if o.GID >= 0 {
-		gid := o.GID
-		lo.GID = &gid
-	}
-	return lo
+	return layer.Options{Compression: c, Timestamp: o.Timestamp, UID: o.UID, GID: o.GID}
 }
 
 func (o LayerOptions) created() time.Time {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -133,18 +132,22 @@ func (f *layerFlags) options(createdBy string) (mutate.LayerOptions, error) {
 	if err != nil {
 		return mutate.LayerOptions{}, err
 	}
-	lo := mutate.LayerOptions{Compression: c, UID: f.uid, GID: f.gid, CreatedBy: createdBy}
-	ts := f.timestamp
-	if ts == "" {
-		ts = os.Getenv("SOURCE_DATE_EPOCH")
+	lo := mutate.LayerOptions{Compression: c, CreatedBy: createdBy}
+	if f.uid >= 0 {
+		lo.UID = &f.uid
 	}
-	if ts != "" {
-		t, err := parseTimestamp(ts)
-		if err != nil {
-			return lo, err
-		}
-		lo.Timestamp = &t
+	if f.gid >= 0 {
+		lo.GID = &f.gid
 	}
+	if f.timestamp == "" {
+		lo.Timestamp, err = layer.TimestampFromEnv()
+		return lo, err
+	}
+	t, err := parseTimestamp(f.timestamp)
+	if err != nil {
+		return lo, err
+	}
+	lo.Timestamp = &t
 	return lo, nil
 }
 
