@@ -23,7 +23,6 @@ type Image struct {
 	ConfigBytes []byte
 }
 
-
 // SelectManifest follows desc through (possibly nested) indexes to the
 // manifest for platform (nil: image.DefaultPlatform). A manifest descriptor is
 // returned as it is. When no entry matches, the error matches
