@@ -88,14 +88,14 @@ func From(img *content.Image) (*Image, error) {
 	return &out, nil
 }
 
+// ociLayerType maps Docker layer media types to OCI ones. Foreign layers keep
+// their Docker type: the OCI equivalent is deprecated.
 func ociLayerType(mt string) string {
 	switch mt {
 	case image.MediaTypeDockerLayer:
 		return ocispec.MediaTypeImageLayerGzip
 	case image.MediaTypeDockerLayerZstd:
 		return ocispec.MediaTypeImageLayerZstd
-	case image.MediaTypeDockerForeignLayer:
-		return ocispec.MediaTypeImageLayerNonDistributableGzip //nolint:staticcheck // the faithful equivalent
 	}
 	return mt
 }
