@@ -244,8 +244,13 @@ func Tree(ctx context.Context, f content.Fetcher, img *content.Image) (*layer.Tr
 			if err != nil {
 				return err
 			}
-			defer dr.Close()
-			if err := t.Apply(ctx, dr); err != nil {
+			err = t.Apply(ctx, dr)
+			// Closing stops the decompressor's read-ahead before the rest
+			// of the blob is read here.
+			if cerr := dr.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return err
 			}
 			return vr.Verify()
