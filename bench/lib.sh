@@ -8,7 +8,7 @@ REGCTL_VERSION=v0.11.1
 RUNS=${RUNS:-3}
 
 BENCH_TMP=${BENCH_TMP:-$(mktemp -d /tmp/lading-bench.XXXXXX)}
-trap 'rm -rf "$BENCH_TMP"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$BENCH_TMP"' EXIT
 GOBIN_DIR="$BENCH_TMP/bin"
 mkdir -p "$GOBIN_DIR"
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,8 +16,10 @@ import (
 var version = "dev"
 
 type rootOptions struct {
-	verbose bool
-	logger  *slog.Logger
+	verbose    bool
+	cpuProfile string
+	logger     *slog.Logger
+	stopProf   func()
 }
 
 func newRootCmd() *cobra.Command {
@@ -38,9 +42,22 @@ References name an image in a layout directory the way skopeo does:
 				level = slog.LevelDebug
 			}
 			opts.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if opts.cpuProfile != "" {
+				f, err := os.Create(opts.cpuProfile)
+				if err == nil && pprof.StartCPUProfile(f) == nil {
+					opts.stopProf = func() { pprof.StopCPUProfile(); f.Close() }
+				}
+			}
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if opts.stopProf != nil {
+				opts.stopProf()
+			}
 		},
 	}
 	root.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log what is being done to stderr")
+	root.PersistentFlags().StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.AddCommand(
 		newInitCmd(opts), newLsCmd(opts), newTagCmd(opts), newRmCmd(opts),
 		newInspectCmd(opts), newManifestCmd(opts), newConfigCmd(opts), newBlobCmd(opts), newDigestCmd(opts),
