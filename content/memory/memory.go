@@ -7,16 +7,13 @@ package memory
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha384 and sha512 with go-digest
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/lading-oci/lading/content"
@@ -91,7 +88,7 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if expected.Size < 1<<20 {
 		buf.Grow(int(expected.Size))
 	}
-	vr := content.NewVerifyReader(ctxReader{ctx, r}, expected)
+	vr := content.NewVerifyReader(content.ContextReader(ctx, r), expected)
 	if _, err := buf.ReadFrom(vr); err != nil {
 		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
@@ -115,19 +112,6 @@ func (s *Store) put(dgst digest.Digest, data []byte, mediaType string) {
 		return
 	}
 	s.blobs[dgst] = blob{data: data, mediaType: mediaType}
-}
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func (s *Store) get(dgst digest.Digest) (blob, error) {
@@ -196,28 +180,9 @@ func (s *Store) Walk(ctx context.Context, fn func(desc ocispec.Descriptor) error
 	return nil
 }
 
-// checkTag reports whether tag may name a descriptor: 1 to 1024 characters
-// from A-Z, a-z, 0-9 and "._-:@/+", which covers both registry tags and the
-// org.opencontainers.image.ref.name grammar.
-func checkTag(tag string) error {
-	if tag == "" || len(tag) > 1024 {
-		return fmt.Errorf("tag %q: %w: must be 1 to 1024 characters", tag, errdef.ErrInvalid)
-	}
-	for _, c := range []byte(tag) {
-		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
-			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
-		}
-	}
-	return nil
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
 // Tag points tag at desc, which must be stored.
 func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
-	if err := checkTag(tag); err != nil {
+	if err := content.CheckTag(tag); err != nil {
 		return err
 	}
 	if err := checkDigest(desc.Digest); err != nil {
@@ -300,34 +265,14 @@ func sniffMediaType(data []byte) string {
 	return "application/octet-stream"
 }
 
-// checkRef reports whether ref may name an ingest: 1 to 128 characters from
-// A-Z, a-z, 0-9 and "._-", not starting with a dot.
-func checkRef(ref string) error {
-	if ref == "" || len(ref) > 128 || ref[0] == '.' {
-		return fmt.Errorf("ingest ref %q: %w: must be 1 to 128 characters and not start with a dot", ref, errdef.ErrInvalid)
-	}
-	for _, c := range []byte(ref) {
-		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return fmt.Errorf("ingest ref %q: %w: character %q not allowed", ref, errdef.ErrInvalid, c)
-		}
-	}
-	return nil
-}
-
-func newRef() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Ingest opens a writer for the ingest named ref, resuming it if it exists.
 // An empty ref starts a new ingest. A ref whose writer is still open is
 // refused with errdef.ErrUnavailable.
 func (s *Store) Ingest(ctx context.Context, ref string) (content.Writer, error) {
 	if ref == "" {
-		ref = newRef()
+		ref = content.NewIngestRef()
 	}
-	if err := checkRef(ref); err != nil {
+	if err := content.CheckIngestRef(ref); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -252,7 +252,7 @@ func (s *Store) sweepIngests(ctx context.Context, opts GCOptions, rep *GCReport)
 		path := filepath.Join(dir, name)
 		var lockPath string
 		switch {
-		case e.IsDir() && checkRef(name) == nil:
+		case e.IsDir() && content.CheckIngestRef(name) == nil:
 			lockPath = filepath.Join(path, ingestData)
 		case e.Type().IsRegular() && strings.HasPrefix(name, ".push-"):
 			lockPath = path

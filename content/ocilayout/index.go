@@ -9,8 +9,8 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 
+	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"github.com/opencontainers/go-digest"
@@ -107,25 +107,6 @@ func (s *Store) UpdateIndex(ctx context.Context, fn func(*ocispec.Index) error) 
 	})
 }
 
-// checkTag reports whether tag may name a descriptor: 1 to 1024 characters
-// from A-Z, a-z, 0-9 and "._-:@/+", which covers both registry tags and the
-// org.opencontainers.image.ref.name grammar.
-func checkTag(tag string) error {
-	if tag == "" || len(tag) > 1024 {
-		return fmt.Errorf("tag %q: %w: must be 1 to 1024 characters", tag, errdef.ErrInvalid)
-	}
-	for _, c := range []byte(tag) {
-		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
-			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
-		}
-	}
-	return nil
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
 func refName(d ocispec.Descriptor) string {
 	return d.Annotations[ocispec.AnnotationRefName]
 }
@@ -134,7 +115,7 @@ func refName(d ocispec.Descriptor) string {
 // index.json entry with that tag is replaced, other entries are kept, and
 // desc's platform and annotations are kept with the ref name added.
 func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
-	if err := checkTag(tag); err != nil {
+	if err := content.CheckTag(tag); err != nil {
 		return err
 	}
 	if err := checkDigest(desc.Digest); err != nil {

@@ -2,8 +2,6 @@ package ocilayout
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -22,36 +20,15 @@ import (
 // ingestData is the file that holds an ingest's bytes, in ingest/<ref>/.
 const ingestData = "data"
 
-// checkRef reports whether ref may name an ingest: 1 to 128 characters from
-// A-Z, a-z, 0-9 and "._-", not starting with a dot (names starting with a
-// dot are the store's own temporary files).
-func checkRef(ref string) error {
-	if ref == "" || len(ref) > 128 || ref[0] == '.' {
-		return fmt.Errorf("ingest ref %q: %w: must be 1 to 128 characters and not start with a dot", ref, errdef.ErrInvalid)
-	}
-	for _, c := range []byte(ref) {
-		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return fmt.Errorf("ingest ref %q: %w: character %q not allowed", ref, errdef.ErrInvalid, c)
-		}
-	}
-	return nil
-}
-
-func newRef() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Ingest opens a writer for ingest/<ref>, resuming it (after re-hashing
 // what it holds) if it exists; an empty ref starts a new ingest. The writer
 // holds a flock on its data file until it is closed; a ref whose writer is
 // open, in this or another process, is refused with errdef.ErrUnavailable.
 func (s *Store) Ingest(ctx context.Context, ref string) (content.Writer, error) {
 	if ref == "" {
-		ref = newRef()
+		ref = content.NewIngestRef()
 	}
-	if err := checkRef(ref); err != nil {
+	if err := content.CheckIngestRef(ref); err != nil {
 		return nil, err
 	}
 	dir := s.path(ingestDir, ref)
@@ -194,7 +171,7 @@ func (w *writer) commit(ctx context.Context, size int64, expected digest.Digest)
 		if _, err := w.f.Seek(0, io.SeekStart); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w", w.ref, err)
 		}
-		if _, err := io.CopyBuffer(h, ctxReader{ctx, w.f}, make([]byte, copyBufferSize)); err != nil {
+		if _, err := io.CopyBuffer(h, content.ContextReader(ctx, w.f), make([]byte, copyBufferSize)); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: re-hash: %w", w.ref, err)
 		}
 		got = digest.NewDigest(expected.Algorithm(), h)

@@ -245,7 +245,7 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 		f.Close()
 		os.Remove(tmp)
 	}()
-	vr := content.NewVerifyReader(ctxReader{ctx, r}, expected)
+	vr := content.NewVerifyReader(content.ContextReader(ctx, r), expected)
 	buf := make([]byte, copyBufferSize)
 	if _, err := io.CopyBuffer(onlyWriter{f}, vr, buf); err != nil {
 		return fmt.Errorf("push %s: %w", expected.Digest, err)
@@ -263,19 +263,6 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 type onlyWriter struct{ w io.Writer }
 
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
-
-// ctxReader fails reads once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
 
 // createTemp creates a locked temporary file under ingest/ for a push.
 func (s *Store) createTemp() (*os.File, error) {

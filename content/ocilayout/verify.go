@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"github.com/opencontainers/go-digest"
@@ -173,7 +174,7 @@ func hashFile(ctx context.Context, b blobFile, buf []byte) (int64, error) {
 	}
 	defer f.Close()
 	h := b.desc.Digest.Algorithm().Hash()
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf)
+	n, err := io.CopyBuffer(h, content.ContextReader(ctx, f), buf)
 	if err != nil {
 		return n, err
 	}

@@ -1,0 +1,71 @@
+package content
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/lading-oci/lading/errdef"
+)
+
+// CheckTag reports whether tag may name a descriptor in a store: 1 to 1024
+// characters from A-Z, a-z, 0-9 and "._-:@/+", which covers both registry
+// tags and the org.opencontainers.image.ref.name grammar.
+func CheckTag(tag string) error {
+	if tag == "" || len(tag) > 1024 {
+		return fmt.Errorf("tag %q: %w: must be 1 to 1024 characters", tag, errdef.ErrInvalid)
+	}
+	for _, c := range []byte(tag) {
+		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
+			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+// CheckIngestRef reports whether ref may name an ingest: 1 to 128
+// characters from A-Z, a-z, 0-9 and "._-", not starting with a dot (stores
+// keep names starting with a dot for their own temporary files).
+func CheckIngestRef(ref string) error {
+	if ref == "" || len(ref) > 128 || ref[0] == '.' {
+		return fmt.Errorf("ingest ref %q: %w: must be 1 to 128 characters and not start with a dot", ref, errdef.ErrInvalid)
+	}
+	for _, c := range []byte(ref) {
+		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return fmt.Errorf("ingest ref %q: %w: character %q not allowed", ref, errdef.ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+// NewIngestRef returns a fresh random ingest ref.
+func NewIngestRef() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// ContextReader returns a reader that fails with ctx's error once ctx is
+// done, so a long copy stops when its caller gives up.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader {
+	return ctxReader{ctx, r}
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
