@@ -3,45 +3,102 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/mutate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// baseImage loads the --from image and copies it into dst when it lives in
-// another layout, so the new image's layers are all in dst.
-func baseImage(cmd *cobra.Command, from, platform string, dst *ocilayout.Store) (*content.Image, error) {
+// editFlags are the flags of every command that writes a new image: the
+// destination, the config changes and, for those that write a layer, the
+// layer options.
+type editFlags struct {
+	dst, platform string
+	fromPlatform  bool // the base is picked by --from-platform, not --platform
+	cf            configFlags
+	lf            layerFlags
+	createdBy     string
+}
+
+// register adds the flags; platformFlag names the flag that picks the base
+// image from an index ("" when --platform, which also sets the new image's
+// platform, does).
+func (e *editFlags) register(cmd *cobra.Command, platformFlag string, layers, owners bool) {
+	fs := cmd.Flags()
+	fs.StringVarP(&e.dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
+	e.cf.register(fs, true)
+	if platformFlag != "" {
+		e.fromPlatform = true
+		fs.StringVar(&e.platform, platformFlag, "", "from an index, the platform's image to start from")
+	}
+	if layers {
+		e.lf.register(fs, owners)
+	}
+	_ = cmd.MarkFlagRequired("tag")
+	e.createdBy = "lading " + cmd.Name()
+}
+
+// editJob is what a command that writes an image works with.
+type editJob struct {
+	st      *ocilayout.Store
+	tag     string
+	base    *content.Image
+	changes mutate.ConfigChanges
+	layer   mutate.LayerOptions
+}
+
+// prepare opens the destination, parses the flags and loads the base image
+// (from; "" for none), copying it into the destination layout when it lives
+// in another one, so the new image's layers are all in one place.
+func (e *editFlags) prepare(cmd *cobra.Command, from string) (*editJob, error) {
+	st, tag, err := destination(e.dst)
+	if err != nil {
+		return nil, err
+	}
+	j := &editJob{st: st, tag: tag}
+	if j.changes, err = e.cf.changes(cmd); err != nil {
+		return nil, err
+	}
+	if j.layer, err = e.lf.options(e.createdBy); err != nil {
+		return nil, err
+	}
 	if from == "" {
-		return nil, nil
+		return j, nil
+	}
+	platform := e.cf.platform // build: --platform picks the base and sets the new image's
+	if e.fromPlatform {
+		platform = e.platform
 	}
 	src, img, err := loadImage(cmd.Context(), from, platform)
 	if err != nil {
 		return nil, err
 	}
-	if err := copyGraph(cmd.Context(), src, dst, img.Desc); err != nil {
+	if err := copyGraph(cmd.Context(), src, st, img.Desc); err != nil {
 		return nil, err
 	}
-	return img, nil
+	j.base = img
+	return j, nil
 }
 
-// tagResult tags the new image and prints its reference and digest.
-func tagResult(cmd *cobra.Command, st *ocilayout.Store, tag, dst string, desc ocispec.Descriptor) error {
-	if err := st.Tag(cmd.Context(), desc, tag); err != nil {
+// finish tags the new image and prints its reference and digest.
+func (j *editJob) finish(cmd *cobra.Command, e *editFlags, desc ocispec.Descriptor, err error) error {
+	if err != nil {
 		return err
 	}
-	printf(cmd, "%s %s\n", dst, desc.Digest)
+	if err := j.st.Tag(cmd.Context(), desc, j.tag); err != nil {
+		return err
+	}
+	printf(cmd, "%s %s\n", e.dst, desc.Digest)
 	return nil
 }
 
 func newBuildCmd(_ *rootOptions) *cobra.Command {
 	var (
-		dst, from string
-		cf        configFlags
-		lf        layerFlags
+		e    editFlags
+		from string
 	)
 	cmd := &cobra.Command{
 		Use:   "build DIR -t DST",
@@ -55,44 +112,23 @@ tree gives the same image digest on any machine at any time.`,
   lading build ./out -t oci:./images:tool --platform linux/arm64 --cmd '["--help"]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, tag, err := destination(dst)
+			j, err := e.prepare(cmd, from)
 			if err != nil {
 				return err
 			}
-			changes, err := cf.changes(cmd)
-			if err != nil {
-				return err
-			}
-			lo, err := lf.options("lading build")
-			if err != nil {
-				return err
-			}
-			base, err := baseImage(cmd, from, cf.platform, st)
-			if err != nil {
-				return err
-			}
-			opts := mutate.BuildOptions{LayerOptions: lo, Base: base, Platform: changes.Platform, Changes: changes}
-			desc, err := mutate.Build(cmd.Context(), st, args[0], opts)
-			if err != nil {
-				return err
-			}
-			return tagResult(cmd, st, tag, dst, desc)
+			desc, err := mutate.Build(cmd.Context(), j.st, args[0], mutate.BuildOptions{
+				LayerOptions: j.layer, Base: j.base, Platform: j.changes.Platform, Changes: j.changes,
+			})
+			return j.finish(cmd, &e, desc, err)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVarP(&dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
-	fs.StringVar(&from, "from", "", "base image reference")
-	cf.register(fs, true)
-	lf.register(fs, true)
-	_ = cmd.MarkFlagRequired("tag")
+	cmd.Flags().StringVar(&from, "from", "", "base image reference")
+	e.register(cmd, "", true, true)
 	return cmd
 }
 
 func newMutateCmd(_ *rootOptions) *cobra.Command {
-	var (
-		dst, platform string
-		cf            configFlags
-	)
+	var e editFlags
 	cmd := &cobra.Command{
 		Use:   "mutate REF -t DST",
 		Short: "Change an image's configuration and annotations without touching its layers",
@@ -100,39 +136,20 @@ func newMutateCmd(_ *rootOptions) *cobra.Command {
   lading mutate oci:./images:app -t oci:./images:app --label org.opencontainers.image.version=1.2.0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, tag, err := destination(dst)
+			j, err := e.prepare(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			changes, err := cf.changes(cmd)
-			if err != nil {
-				return err
-			}
-			base, err := baseImage(cmd, args[0], platform, st)
-			if err != nil {
-				return err
-			}
-			desc, err := mutate.Mutate(cmd.Context(), st, base, changes)
-			if err != nil {
-				return err
-			}
-			return tagResult(cmd, st, tag, dst, desc)
+			desc, err := mutate.Mutate(cmd.Context(), j.st, j.base, j.changes)
+			return j.finish(cmd, &e, desc, err)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVarP(&dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
-	fs.StringVar(&platform, "from-platform", "", "from an index, the platform's image to change")
-	cf.register(fs, true)
-	_ = cmd.MarkFlagRequired("tag")
+	e.register(cmd, "from-platform", false, false)
 	return cmd
 }
 
 func newAppendCmd(_ *rootOptions) *cobra.Command {
-	var (
-		dst, platform string
-		cf            configFlags
-		lf            layerFlags
-	)
+	var e editFlags
 	cmd := &cobra.Command{
 		Use:   "append REF LAYER.tar[.gz|.zst] -t DST",
 		Short: "Add a ready layer file on top of an image",
@@ -142,19 +159,7 @@ Its diff_id is computed while it is stored. "-" reads the layer from stdin.`,
   tar -C ./files -c . | lading append oci:./images:base - -t oci:./images:app`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, tag, err := destination(dst)
-			if err != nil {
-				return err
-			}
-			changes, err := cf.changes(cmd)
-			if err != nil {
-				return err
-			}
-			lo, err := lf.options("lading append")
-			if err != nil {
-				return err
-			}
-			base, err := baseImage(cmd, args[0], platform, st)
+			j, err := e.prepare(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -167,73 +172,49 @@ Its diff_id is computed while it is stored. "-" reads the layer from stdin.`,
 				defer f.Close()
 				in = f
 			}
-			desc, err := mutate.Append(cmd.Context(), st, base, in, lo, changes)
+			desc, err := mutate.Append(cmd.Context(), j.st, j.base, in, j.layer, j.changes)
 			if err != nil {
-				return fmt.Errorf("append %s: %w", args[1], err)
+				err = fmt.Errorf("append %s: %w", args[1], err)
 			}
-			return tagResult(cmd, st, tag, dst, desc)
+			return j.finish(cmd, &e, desc, err)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVarP(&dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
-	fs.StringVar(&platform, "from-platform", "", "from an index, the platform's image to append to")
-	cf.register(fs, false)
-	lf.register(fs, false)
-	fs.Lookup("compression").Hidden = true
-	_ = cmd.MarkFlagRequired("tag")
+	e.register(cmd, "from-platform", true, false)
+	hide(cmd.Flags(), "compression") // the file is stored as it is
 	return cmd
 }
 
+func hide(fs *pflag.FlagSet, name string) {
+	if f := fs.Lookup(name); f != nil {
+		f.Hidden = true
+	}
+}
+
 func newFlattenCmd(_ *rootOptions) *cobra.Command {
-	var (
-		dst, platform string
-		cf            configFlags
-		lf            layerFlags
-	)
+	var e editFlags
 	cmd := &cobra.Command{
 		Use:     "flatten REF -t DST",
 		Short:   "Squash all of an image's layers into one",
 		Example: `  lading flatten oci:./images:app -t oci:./images:app-flat --compression zstd`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, tag, err := destination(dst)
+			j, err := e.prepare(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			changes, err := cf.changes(cmd)
-			if err != nil {
-				return err
-			}
-			lo, err := lf.options("lading flatten")
-			if err != nil {
-				return err
-			}
-			base, err := baseImage(cmd, args[0], platform, st)
-			if err != nil {
-				return err
-			}
-			desc, err := mutate.Flatten(cmd.Context(), st, base, "", lo, changes)
-			if err != nil {
-				return err
-			}
-			return tagResult(cmd, st, tag, dst, desc)
+			desc, err := mutate.Flatten(cmd.Context(), j.st, j.base, "", j.layer, j.changes)
+			return j.finish(cmd, &e, desc, err)
 		},
 	}
-	fs := cmd.Flags()
-	fs.StringVarP(&dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
-	fs.StringVar(&platform, "from-platform", "", "from an index, the platform's image to flatten")
-	cf.register(fs, false)
-	lf.register(fs, false)
-	_ = cmd.MarkFlagRequired("tag")
+	e.register(cmd, "from-platform", true, false)
 	return cmd
 }
 
 func newCommitCmd(_ *rootOptions) *cobra.Command {
 	var (
-		dst, from, platform string
-		rootless            bool
-		cf                  configFlags
-		lf                  layerFlags
+		e        editFlags
+		from     string
+		rootless bool
 	)
 	cmd := &cobra.Command{
 		Use:   "commit DIR --from BASE -t DST",
@@ -245,40 +226,23 @@ with the additions, changes and whiteouts for deletions. No metadata files are n
   lading commit ./root --from oci:./images:base -t oci:./images:changed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, tag, err := destination(dst)
-			if err != nil {
-				return err
-			}
-			changes, err := cf.changes(cmd)
-			if err != nil {
-				return err
-			}
-			lo, err := lf.options("lading commit")
-			if err != nil {
-				return err
-			}
-			base, err := baseImage(cmd, from, platform, st)
+			j, err := e.prepare(cmd, from)
 			if err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("rootless") {
 				rootless = os.Geteuid() != 0
 			}
-			desc, err := mutate.Commit(cmd.Context(), st, base, args[0], mutate.CommitOptions{LayerOptions: lo, IgnoreOwner: rootless, Changes: changes})
-			if err != nil {
-				return err
-			}
-			return tagResult(cmd, st, tag, dst, desc)
+			desc, err := mutate.Commit(cmd.Context(), j.st, j.base, args[0], mutate.CommitOptions{
+				LayerOptions: j.layer, IgnoreOwner: rootless, Changes: j.changes,
+			})
+			return j.finish(cmd, &e, desc, err)
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVarP(&dst, "tag", "t", "", "destination, oci:DIR:TAG (required)")
 	fs.StringVar(&from, "from", "", "the image DIR was unpacked from (required)")
-	fs.StringVar(&platform, "from-platform", "", "from an index, the platform's image")
 	fs.BoolVar(&rootless, "rootless", false, "DIR was unpacked without root: ignore file owners (default: true when not root)")
-	cf.register(fs, false)
-	lf.register(fs, true)
-	_ = cmd.MarkFlagRequired("tag")
+	e.register(cmd, "from-platform", true, true)
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
 }
@@ -315,5 +279,3 @@ outside DIR is ever created, changed or removed, whatever the layers hold.`,
 	fs.Int64Var(&maxSize, "max-layer-size", 64<<30, "refuse a layer whose uncompressed size exceeds this many bytes")
 	return cmd
 }
-
-var _ = strings.TrimSpace

@@ -37,7 +37,7 @@ func (f *configFlags) register(fs *pflag.FlagSet, withPlatform bool) {
 	fs.StringVar(&f.author, "author", "", "author")
 	fs.StringVar(&f.stop, "stop-signal", "", "stop signal (e.g. SIGTERM)")
 	if withPlatform {
-		fs.StringVar(&f.platform, "platform", "", "platform os/arch[/variant] (default: this machine's)")
+		fs.StringVar(&f.platform, "platform", "", "set the image's platform, os/arch[/variant] (build: also picks --from from an index; default this machine's)")
 	}
 }
 
@@ -128,6 +128,9 @@ func (f *layerFlags) register(fs *pflag.FlagSet, owners bool) {
 }
 
 func (f *layerFlags) options(createdBy string) (mutate.LayerOptions, error) {
+	if f.compression == "" { // flags not registered: defaults
+		f.compression, f.uid, f.gid = "gzip", -1, -1
+	}
 	c, err := layer.ParseCompression(f.compression)
 	if err != nil {
 		return mutate.LayerOptions{}, err

@@ -85,6 +85,21 @@ func openImage(ctx context.Context, s string) (*ocilayout.Store, ocispec.Descrip
 	return st, desc, nil
 }
 
+// openSelected opens s and resolves it; with a platform, an index is
+// followed to that platform's manifest.
+func openSelected(ctx context.Context, s, platform string) (*ocilayout.Store, ocispec.Descriptor, error) {
+	st, desc, err := openImage(ctx, s)
+	if err != nil || platform == "" {
+		return st, desc, err
+	}
+	p, err := parsePlatform(platform)
+	if err != nil {
+		return nil, desc, err
+	}
+	desc, err = content.SelectManifest(ctx, st, desc, p)
+	return st, desc, err
+}
+
 // loadImage opens s and loads its image for platform ("" for this machine's).
 func loadImage(ctx context.Context, s, platform string) (*ocilayout.Store, *content.Image, error) {
 	p, err := parsePlatform(platform)

@@ -30,18 +30,9 @@ func newManifestCmd(_ *rootOptions) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			st, desc, err := openImage(ctx, args[0])
+			st, desc, err := openSelected(ctx, args[0], platform)
 			if err != nil {
 				return err
-			}
-			if platform != "" {
-				p, err := parsePlatform(platform)
-				if err != nil {
-					return err
-				}
-				if desc, err = content.SelectManifest(ctx, st, desc, p); err != nil {
-					return err
-				}
 			}
 			data, err := content.ReadAll(ctx, st, desc, 0)
 			if err != nil {
@@ -123,19 +114,9 @@ func newDigestCmd(_ *rootOptions) *cobra.Command {
   lading digest oci:./images:multi --platform linux/amd64`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, desc, err := openImage(ctx, args[0])
+			_, desc, err := openSelected(cmd.Context(), args[0], platform)
 			if err != nil {
 				return err
-			}
-			if platform != "" {
-				p, err := parsePlatform(platform)
-				if err != nil {
-					return err
-				}
-				if desc, err = content.SelectManifest(ctx, st, desc, p); err != nil {
-					return err
-				}
 			}
 			printf(cmd, "%s\n", desc.Digest)
 			return nil
