@@ -6,6 +6,7 @@ import (
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/mutate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -266,6 +267,9 @@ outside DIR is ever created, changed or removed, whatever the layers hold.`,
 			st, img, err := loadImage(cmd.Context(), args[0], platform)
 			if err != nil {
 				return err
+			}
+			if within(args[1], st.Dir()) {
+				return fmt.Errorf("unpack into %s: %w: the directory is inside the layout %s", args[1], errdef.ErrInvalid, st.Dir())
 			}
 			if !cmd.Flags().Changed("rootless") {
 				rootless = os.Geteuid() != 0

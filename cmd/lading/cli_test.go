@@ -414,6 +414,9 @@ func TestAppendFlattenMutate(t *testing.T) {
 
 func TestCLIErrors(t *testing.T) {
 	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	writeTree(t, src)
+	lading(t, "build", src, "-t", "oci:"+filepath.Join(tmp, "ok")+":x")
 	cases := [][]string{
 		{"inspect", "oci:" + filepath.Join(tmp, "missing") + ":x"},
 		{"inspect", "docker://example.com/app:1"},
@@ -423,12 +426,16 @@ func TestCLIErrors(t *testing.T) {
 		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--expose", "99999"},
 		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--compression", "brotli"},
 		{"blob", "oci:" + tmp, "sha256:zz"},
+		{"unpack", "oci:" + filepath.Join(tmp, "ok") + ":x", filepath.Join(tmp, "ok", "blobs")},
 	}
 	for _, args := range cases {
 		_, _, err := ladingErr(t, nil, args...)
 		if err == nil {
 			t.Errorf("lading %s: no error", strings.Join(args, " "))
 			continue
+		}
+		if args[0] == "unpack" && !strings.Contains(err.Error(), "inside the layout") {
+			t.Errorf("unpack into the layout: %v", err)
 		}
 		if msg := oneLine(err); strings.Contains(msg, "\n") || msg == "" {
 			t.Errorf("lading %s: error not one line: %q", strings.Join(args, " "), msg)
