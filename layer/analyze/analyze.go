@@ -125,6 +125,34 @@ type WastedFile struct {
 	Layers []int `json:"layers"`
 }
 
+// Cause actions: what a later layer did that wasted shipped bytes.
+const (
+	// CauseDeleted: a whiteout ".wh.NAME" deleted the path (for a directory,
+	// every file beneath it).
+	CauseDeleted = "deleted"
+	// CauseOpaque: an opaque whiteout hid the directory's lower contents.
+	CauseOpaque = "opaque"
+	// CauseReplaced: a later entry for the same path replaced it (a new
+	// file, or a different type; for a directory, every file beneath it).
+	CauseReplaced = "replaced"
+)
+
+// WasteCause is one action of a layer that wasted bytes shipped below it:
+// the path a whiteout named, or the path an entry replaced. Removing one
+// directory is one cause however many files it held, which is what a user
+// changes to get the bytes back.
+type WasteCause struct {
+	// Layer is the index of the layer whose action wasted the bytes.
+	Layer int `json:"layer"`
+	// Action is CauseDeleted, CauseOpaque or CauseReplaced.
+	Action string `json:"action"`
+	// Path is the path the action named.
+	Path string `json:"path"`
+	// Files counts the wasted file copies; Bytes sums them.
+	Files int   `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
 // Report is the accounting of an image's layers.
 //
 // Only regular-file content is counted, never tar headers, padding or
@@ -148,6 +176,9 @@ type Report struct {
 	// Wasted lists the paths whose shipped copies were wasted, by Bytes
 	// descending then Path. Copies of zero bytes are not listed.
 	Wasted []WastedFile `json:"wasted"`
+	// Causes lists the actions that wasted bytes, by Bytes descending, then
+	// layer and path. Their Bytes add up to WastedBytes.
+	Causes []WasteCause `json:"causes"`
 }
 
 const (
@@ -172,11 +203,12 @@ func maxPaths(n int) int {
 // Analyze applies layers in order, base first, and accounts for every path
 // each one adds, changes or removes and for every byte that is wasted.
 func Analyze(ctx context.Context, layers []Layer, opts Options) (*Report, error) {
-	rep := &Report{Layers: make([]LayerReport, len(layers)), Wasted: []WastedFile{}}
+	rep := &Report{Layers: make([]LayerReport, len(layers)), Wasted: []WastedFile{}, Causes: []WasteCause{}}
 	for i, l := range layers {
 		rep.Layers[i] = LayerReport{Index: i, Digest: l.Digest}
 	}
-	acct := &accounting{rep: rep, touched: make(map[string]before), wasted: make(map[string]*WastedFile)}
+	acct := &accounting{rep: rep, touched: make(map[string]before), wasted: make(map[string]*WastedFile),
+		causes: make(map[WasteCause]*WasteCause)}
 	s := newState(maxPaths(opts.MaxPaths))
 	s.acct = acct
 	apply := func(i int, recs []record) error {
@@ -209,6 +241,18 @@ func Analyze(ctx context.Context, layers []Layer, opts Options) (*Report, error)
 		}
 		return cmp.Compare(a.Path, b.Path)
 	})
+	for _, c := range acct.causes {
+		rep.Causes = append(rep.Causes, *c)
+	}
+	slices.SortFunc(rep.Causes, func(a, b WasteCause) int {
+		if c := cmp.Compare(b.Bytes, a.Bytes); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Layer, b.Layer); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Path, b.Path)
+	})
 	return rep, nil
 }
 
@@ -224,6 +268,7 @@ type accounting struct {
 	rep     *Report
 	touched map[string]before // paths the current layer created, replaced or removed
 	wasted  map[string]*WastedFile
+	causes  map[WasteCause]*WasteCause // keyed by Layer, Action and Path
 }
 
 func (a *accounting) touch(p string, old *node) {
@@ -237,10 +282,17 @@ func (a *accounting) touch(p string, old *node) {
 	a.touched[p] = before{exists: true, typ: old.fileType(), size: old.size}
 }
 
-func (a *accounting) waste(ino *inode) {
+func (a *accounting) waste(ino *inode, cause WasteCause) {
 	if ino.size == 0 {
 		return
 	}
+	c := a.causes[cause]
+	if c == nil {
+		c = &WasteCause{Layer: cause.Layer, Action: cause.Action, Path: cause.Path}
+		a.causes[cause] = c
+	}
+	c.Files++
+	c.Bytes += ino.size
 	a.rep.Layers[ino.layer].WastedBytes += ino.size
 	w := a.wasted[ino.path]
 	if w == nil {

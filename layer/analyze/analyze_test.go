@@ -362,6 +362,16 @@ func checkInvariants(t *testing.T, rep *Report) {
 	for _, w := range rep.Wasted {
 		listed += w.Bytes
 	}
+	var caused int64
+	for _, c := range rep.Causes {
+		caused += c.Bytes
+		if c.Layer < 0 || c.Layer >= len(rep.Layers) || c.Files <= 0 {
+			t.Errorf("cause %+v out of range", c)
+		}
+	}
+	if caused != rep.WastedBytes {
+		t.Errorf("causes add up to %d, wasted is %d", caused, rep.WastedBytes)
+	}
 	if size != rep.TotalBytes || wasted != rep.WastedBytes || listed != rep.WastedBytes {
 		t.Errorf("layer sizes %d, layer waste %d, listed waste %d; report says total %d wasted %d", size, wasted, listed, rep.TotalBytes, rep.WastedBytes)
 	}
@@ -592,9 +602,41 @@ func TestReportJSONShape(t *testing.T) {
         0
       ]
     }
+  ],
+  "causes": [
+    {
+      "layer": 1,
+      "action": "deleted",
+      "path": "d",
+      "files": 1,
+      "bytes": 10
+    }
   ]
 }`
 	if string(got) != want {
 		t.Errorf("JSON:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestAnalyzeCauses(t *testing.T) {
+	// Layer 0 ships a directory of three files and two loose files; layer 1
+	// deletes the directory and replaces one file; layer 2 hides the rest of
+	// etc with an opaque whiteout.
+	rep, err := Analyze(context.Background(), image(t,
+		L(file("big/a", 100), file("big/b", 200), file("big/sub/c", 300), file("etc/x", 7), file("etc/y", 9)),
+		L(wh("big"), file("etc/x", 1)),
+		L(opq("etc"), file("etc/z", 2)),
+	), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, rep)
+	want := []WasteCause{
+		{Layer: 1, Action: CauseDeleted, Path: "big", Files: 3, Bytes: 600},
+		{Layer: 2, Action: CauseOpaque, Path: "etc", Files: 2, Bytes: 10},
+		{Layer: 1, Action: CauseReplaced, Path: "etc/x", Files: 1, Bytes: 7},
+	}
+	if !reflect.DeepEqual(rep.Causes, want) {
+		t.Errorf("causes = %+v\nwant %+v", rep.Causes, want)
 	}
 }

@@ -323,7 +323,8 @@ type state struct {
 	live     int64 // bytes of the inodes still linked
 	size     int64 // file bytes shipped by the layer being applied
 	acct     *accounting
-	stack    []frame // reused by resolveDir
+	cause    WasteCause // the action whose drops are being accounted
+	stack    []frame    // reused by resolveDir
 }
 
 func newState(maxPaths int) *state {
@@ -368,6 +369,7 @@ func (s *state) whiteout(p string) {
 		return // nothing there to remove
 	}
 	if old := parent.children[name]; old != nil {
+		s.cause = WasteCause{Layer: s.layer, Action: CauseDeleted, Path: join(ppath, name)}
 		s.drop(old, join(ppath, name))
 		delete(parent.children, name)
 	}
@@ -378,6 +380,7 @@ func (s *state) opaque(dir string) {
 	if err != nil || d == nil {
 		return
 	}
+	s.cause = WasteCause{Layer: s.layer, Action: CauseOpaque, Path: dpath}
 	for name, c := range d.children {
 		s.drop(c, join(dpath, name))
 	}
@@ -433,6 +436,7 @@ func (s *state) entry(r *record) error {
 			old.meta = n.meta
 			return nil
 		}
+		s.cause = WasteCause{Layer: s.layer, Action: CauseReplaced, Path: p}
 		s.drop(old, p)
 	}
 	return s.put(parent, name, n)
@@ -459,7 +463,7 @@ func (s *state) drop(n *node, p string) {
 		if n.ino.links == 0 {
 			s.live -= n.ino.size
 			if s.acct != nil {
-				s.acct.waste(n.ino)
+				s.acct.waste(n.ino, s.cause)
 			}
 		}
 	}
@@ -518,6 +522,7 @@ func (s *state) resolveDir(p string, create bool) (*node, string, error) {
 			cp := pathOf(stack, c)
 			s.touch(cp, child)
 			if child != nil {
+				s.cause = WasteCause{Layer: s.layer, Action: CauseReplaced, Path: cp}
 				s.drop(child, cp)
 				delete(cur.children, c)
 			}

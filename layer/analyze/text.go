@@ -51,6 +51,17 @@ func (r *Report) WriteText(w io.Writer, opts TextOptions) error {
 	if top == 0 {
 		top = 20
 	}
+	if top > 0 && len(r.Causes) > 0 {
+		fmt.Fprintf(bw, "\nWhat wasted the bytes (a later layer's action and the path it named):\n")
+		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WASTED\tFILES\tLAYER\tACTION\tPATH")
+		for _, c := range r.Causes[:min(top, len(r.Causes))] {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", HumanSize(c.Bytes), c.Files, c.Layer, c.Action, c.Path)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if top > 0 && len(r.Wasted) > 0 {
 		fmt.Fprintf(bw, "\nTop wasted files:\n")
 		tw := tabwriter.NewWriter(bw, 0, 4, 2, ' ', 0)
