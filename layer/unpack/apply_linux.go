@@ -72,6 +72,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Stats, 
 	a := newApplier(rt, opts)
 	defer a.close()
 	if err := a.run(ctx, tar.NewReader(s)); err != nil {
+		s.stop() // the producer writes total until it has stopped
 		a.st.Bytes = s.total
 		return a.st, err
 	}

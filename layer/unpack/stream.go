@@ -27,9 +27,10 @@ type chunk struct {
 // stream reads the uncompressed layer on its own goroutine, in chunks,
 // counting, capping and hashing it, while the caller parses and writes.
 type stream struct {
-	ch   chan chunk
-	done chan struct{}
-	wg   sync.WaitGroup
+	ch       chan chunk
+	done     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 
 	// Written by the producer before ch is closed; read after.
 	err   error
@@ -153,9 +154,10 @@ func (s *stream) drain() error {
 	return s.err
 }
 
-// stop ends the producer and waits for it; it is safe after drain.
+// stop ends the producer and waits for it; it is safe after drain and may
+// be called more than once.
 func (s *stream) stop() {
-	close(s.done)
+	s.stopOnce.Do(func() { close(s.done) })
 	s.wg.Wait()
 	if !s.closed {
 		for c := range s.ch {
