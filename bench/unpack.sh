@@ -29,13 +29,15 @@ stack 3 "rm -rf usr/local/go/api usr/local/go/doc && echo changed > etc/hostname
 layers=$(cd "$img" && "$LADING" manifest "oci:$img:bench" | python3 -c 'import json,sys; [print(l["digest"].split(":")[1]) for l in json.load(sys.stdin)["layers"]]')
 untar() { local d=$1; mkdir -p "$d"; for l in $layers; do tar -C "$d" -xzf "$img/blobs/sha256/$l"; done; }
 
+# Every run unpacks into a fresh directory and nothing is deleted until the
+# end: on ext4, creating files soon after deleting many costs several times
+# more kernel time, which would drown the comparison.
 echo "== timing ($RUNS runs each, alternating)"
 for i in $(seq "$RUNS"); do
-	rm -rf "$BENCH_TMP/u" "$BENCH_TMP/l" "$BENCH_TMP/t"
-	time_cmd umoci umoci unpack --rootless --image "$img:bench" "$BENCH_TMP/u"
-	time_cmd lading "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l"
-	time_cmd tar untar "$BENCH_TMP/t"
+	time_cmd umoci umoci unpack --rootless --image "$img:bench" "$BENCH_TMP/u$i"
+	time_cmd lading "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l$i"
+	time_cmd tar untar "$BENCH_TMP/t$i"
 done
-rss=$(rm -rf "$BENCH_TMP/l" && peak_rss_mb "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l")
+rss=$(peak_rss_mb "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/rss")
 printf "%-28s %8s s\n" "umoci unpack --rootless" "$(median umoci)" "lading unpack --rootless" "$(median lading)" "tar -xzf (layers in order)" "$(median tar)"
 echo "lading/umoci: $(ratio lading umoci)   lading/tar: $(ratio lading tar)   lading peak RSS: ${rss} MB"
