@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/lading-oci/lading/errdef"
+	"github.com/opencontainers/go-digest"
 )
 
 // CheckTag reports whether tag may name a descriptor in a store: 1 to 1024
@@ -22,6 +24,19 @@ func CheckTag(tag string) error {
 		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
 			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
 		}
+	}
+	return nil
+}
+
+// CheckDigest validates a digest for use as a blob name: well formed, of a
+// registered algorithm (errdef.ErrUnsupported otherwise) with an encoded part
+// of the right length (errdef.ErrInvalid otherwise).
+func CheckDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		if errors.Is(err, digest.ErrDigestUnsupported) {
+			return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrUnsupported, err)
+		}
+		return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrInvalid, err)
 	}
 	return nil
 }

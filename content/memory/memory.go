@@ -9,7 +9,6 @@ import (
 	"context"
 	_ "crypto/sha256" // register sha256 with go-digest
 	_ "crypto/sha512" // register sha384 and sha512 with go-digest
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -56,20 +55,10 @@ func New() *Store {
 	}
 }
 
-func checkDigest(d digest.Digest) error {
-	if err := d.Validate(); err != nil {
-		if errors.Is(err, digest.ErrDigestUnsupported) {
-			return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrUnsupported, err)
-		}
-		return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrInvalid, err)
-	}
-	return nil
-}
-
 // Push stores a blob after checking its digest and size. A blob already
 // present is not read again.
 func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
-	if err := checkDigest(expected.Digest); err != nil {
+	if err := content.CheckDigest(expected.Digest); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	if expected.Size < 0 {
@@ -185,7 +174,7 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) er
 	if err := content.CheckTag(tag); err != nil {
 		return err
 	}
-	if err := checkDigest(desc.Digest); err != nil {
+	if err := content.CheckDigest(desc.Digest); err != nil {
 		return fmt.Errorf("tag %q: %w", tag, err)
 	}
 	s.mu.Lock()
@@ -355,7 +344,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 	if w.done {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: writer is closed", w.ref)
 	}
-	if err := checkDigest(expected); err != nil {
+	if err := content.CheckDigest(expected); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w", w.ref, err)
 	}
 	data := w.in.data

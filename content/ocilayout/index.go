@@ -118,7 +118,7 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) er
 	if err := content.CheckTag(tag); err != nil {
 		return err
 	}
-	if err := checkDigest(desc.Digest); err != nil {
+	if err := content.CheckDigest(desc.Digest); err != nil {
 		return fmt.Errorf("tag %q: %w", tag, err)
 	}
 	if desc.MediaType == "" {
@@ -232,7 +232,7 @@ func (s *Store) findInIndexes(ctx context.Context, descs []ocispec.Descriptor, d
 			}
 		}
 		for _, d := range descs {
-			if !image.IsIndex(d.MediaType) || seen[d.Digest] || d.Size > s.maxMetadata || checkDigest(d.Digest) != nil {
+			if !image.IsIndex(d.MediaType) || seen[d.Digest] || d.Size > s.maxMetadata || content.CheckDigest(d.Digest) != nil {
 				continue
 			}
 			seen[d.Digest] = true

@@ -157,7 +157,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 }
 
 func (w *writer) commit(ctx context.Context, size int64, expected digest.Digest) (ocispec.Descriptor, error) {
-	if err := checkDigest(expected); err != nil {
+	if err := content.CheckDigest(expected); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w", w.ref, err)
 	}
 	if size >= 0 && w.offset != size {

@@ -52,30 +52,22 @@ func flock(ctx context.Context, f *os.File) error {
 }
 
 func blockingFlock(f *os.File) error {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := raw.Control(func(fd uintptr) {
-		for {
-			ferr = syscall.Flock(int(fd), syscall.LOCK_EX)
-			if ferr != syscall.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if ferr != nil {
-		return &os.PathError{Op: "flock", Path: f.Name(), Err: ferr}
-	}
-	return nil
+	return flockFd(f, syscall.LOCK_EX)
 }
 
 // tryFlock takes an exclusive advisory lock on f without waiting; errLocked
 // means another open file description holds it.
 func tryFlock(f *os.File) error {
+	err := flockFd(f, syscall.LOCK_EX|syscall.LOCK_NB)
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Err == syscall.EWOULDBLOCK {
+		return errLocked
+	}
+	return err
+}
+
+// flockFd runs flock(2) with how on f, retrying on EINTR.
+func flockFd(f *os.File, how int) error {
 	raw, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -83,16 +75,13 @@ func tryFlock(f *os.File) error {
 	var ferr error
 	if err := raw.Control(func(fd uintptr) {
 		for {
-			ferr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+			ferr = syscall.Flock(int(fd), how)
 			if ferr != syscall.EINTR {
 				return
 			}
 		}
 	}); err != nil {
 		return err
-	}
-	if ferr == syscall.EWOULDBLOCK {
-		return errLocked
 	}
 	if ferr != nil {
 		return &os.PathError{Op: "flock", Path: f.Name(), Err: ferr}
@@ -102,13 +91,5 @@ func tryFlock(f *os.File) error {
 
 // funlock releases a lock taken by flock or tryFlock.
 func funlock(f *os.File) error {
-	raw, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	if err := raw.Control(func(fd uintptr) { ferr = syscall.Flock(int(fd), syscall.LOCK_UN) }); err != nil {
-		return err
-	}
-	return ferr
+	return flockFd(f, syscall.LOCK_UN)
 }

@@ -196,17 +196,6 @@ func readCapped(path string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// checkDigest validates a digest for use as a blob name.
-func checkDigest(d digest.Digest) error {
-	if err := d.Validate(); err != nil {
-		if errors.Is(err, digest.ErrDigestUnsupported) {
-			return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrUnsupported, err)
-		}
-		return fmt.Errorf("digest %q: %w: %v", d, errdef.ErrInvalid, err)
-	}
-	return nil
-}
-
 // blobPath is where the blob named d lives; d must have been validated.
 func (s *Store) blobPath(d digest.Digest) string {
 	return filepath.Join(s.dir, blobsDir, d.Algorithm().String(), d.Encoded())
@@ -214,7 +203,7 @@ func (s *Store) blobPath(d digest.Digest) string {
 
 // BlobPath returns the file that holds (or would hold) the blob named d.
 func (s *Store) BlobPath(d digest.Digest) (string, error) {
-	if err := checkDigest(d); err != nil {
+	if err := content.CheckDigest(d); err != nil {
 		return "", err
 	}
 	return s.blobPath(d), nil
@@ -223,7 +212,7 @@ func (s *Store) BlobPath(d digest.Digest) (string, error) {
 // Push streams r into the store, verifying digest and size. An existing
 // blob is not rewritten; r is not read in that case.
 func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
-	if err := checkDigest(expected.Digest); err != nil {
+	if err := content.CheckDigest(expected.Digest); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	if expected.Size < 0 {
@@ -364,7 +353,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 // opened WithVerifyOnRead, in which case it fails at the end of the blob
 // with errdef.ErrDigestMismatch if the file does not match its name.
 func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	if err := checkDigest(desc.Digest); err != nil {
+	if err := content.CheckDigest(desc.Digest); err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	path := s.blobPath(desc.Digest)
@@ -396,7 +385,7 @@ func (v verifiedFile) Close() error { return v.f.Close() }
 
 // Exists reports whether the blob is stored.
 func (s *Store) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
-	if err := checkDigest(desc.Digest); err != nil {
+	if err := content.CheckDigest(desc.Digest); err != nil {
 		return false, nil
 	}
 	_, err := os.Stat(s.blobPath(desc.Digest))
@@ -411,7 +400,7 @@ func (s *Store) Exists(ctx context.Context, desc ocispec.Descriptor) (bool, erro
 
 // Stat returns the digest and size of a stored blob.
 func (s *Store) Stat(ctx context.Context, dgst digest.Digest) (ocispec.Descriptor, error) {
-	if err := checkDigest(dgst); err != nil {
+	if err := content.CheckDigest(dgst); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("stat: %w", err)
 	}
 	fi, err := os.Stat(s.blobPath(dgst))
@@ -426,7 +415,7 @@ func (s *Store) Stat(ctx context.Context, dgst digest.Digest) (ocispec.Descripto
 
 // Delete removes a blob; index.json is left as it is.
 func (s *Store) Delete(ctx context.Context, dgst digest.Digest) error {
-	if err := checkDigest(dgst); err != nil {
+	if err := content.CheckDigest(dgst); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
 	err := os.Remove(s.blobPath(dgst))

@@ -225,7 +225,7 @@ func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Pro
 		e := queue[0]
 		queue = queue[1:]
 		d := e.desc
-		if checkDigest(d.Digest) != nil {
+		if content.CheckDigest(d.Digest) != nil {
 			continue // the parent's validation reports it
 		}
 		path := s.blobPath(d.Digest)
@@ -305,7 +305,7 @@ func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Pro
 // rootfs.diff_ids of its image configuration, when that is present and
 // readable; other problems with the configuration are reported on their own.
 func (s *Store) checkDiffIDs(d ocispec.Descriptor, path string, m ocispec.Manifest) (Problem, bool) {
-	if !image.IsConfig(m.Config.MediaType) || checkDigest(m.Config.Digest) != nil || m.Config.Size > s.maxMetadata {
+	if !image.IsConfig(m.Config.MediaType) || content.CheckDigest(m.Config.Digest) != nil || m.Config.Size > s.maxMetadata {
 		return Problem{}, true
 	}
 	data, err := readCapped(s.blobPath(m.Config.Digest), s.maxMetadata)
