@@ -113,6 +113,10 @@ tree gives the same image digest on any machine at any time.`,
   lading build ./out -t oci:./images:tool --platform linux/arm64 --cmd '["--help"]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if r, err := layoutRef(e.dst, false); err == nil && within(r.Path(), args[0]) {
+				return fmt.Errorf("build %s: %w: the destination layout %s is inside the directory being built; write it elsewhere",
+					args[0], errdef.ErrInvalid, r.Path())
+			}
 			j, err := e.prepare(cmd, from)
 			if err != nil {
 				return err

@@ -427,6 +427,7 @@ func TestCLIErrors(t *testing.T) {
 		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--compression", "brotli"},
 		{"blob", "oci:" + tmp, "sha256:zz"},
 		{"unpack", "oci:" + filepath.Join(tmp, "ok") + ":x", filepath.Join(tmp, "ok", "blobs")},
+		{"build", src, "-t", "oci:" + filepath.Join(src, "images") + ":x"},
 	}
 	for _, args := range cases {
 		_, _, err := ladingErr(t, nil, args...)
@@ -436,6 +437,12 @@ func TestCLIErrors(t *testing.T) {
 		}
 		if args[0] == "unpack" && !strings.Contains(err.Error(), "inside the layout") {
 			t.Errorf("unpack into the layout: %v", err)
+		}
+		if args[0] == "build" && strings.HasPrefix(args[3], "oci:"+src) && !strings.Contains(err.Error(), "inside the directory being built") {
+			t.Errorf("build into its own context: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(src, "images")); err == nil {
+			t.Errorf("a refused build left a layout in its context")
 		}
 		if msg := oneLine(err); strings.Contains(msg, "\n") || msg == "" {
 			t.Errorf("lading %s: error not one line: %q", strings.Join(args, " "), msg)
