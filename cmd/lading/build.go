@@ -42,6 +42,16 @@ func (e *editFlags) register(cmd *cobra.Command, platformFlag string, layers, ow
 	e.createdBy = "lading " + cmd.Name()
 }
 
+// outside refuses a destination layout inside dir, the directory a layer is
+// made from: the layer would contain the layout being written.
+func (e *editFlags) outside(dir string) error {
+	if r, err := layoutRef(e.dst, false); err == nil && within(r.Path(), dir) {
+		return fmt.Errorf("%s: %w: the destination layout %s is inside the directory the layer is made from; write it elsewhere",
+			dir, errdef.ErrInvalid, r.Path())
+	}
+	return nil
+}
+
 // editJob is what a command that writes an image works with.
 type editJob struct {
 	st      *ocilayout.Store
@@ -113,9 +123,8 @@ tree gives the same image digest on any machine at any time.`,
   lading build ./out -t oci:./images:tool --platform linux/arm64 --cmd '["--help"]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if r, err := layoutRef(e.dst, false); err == nil && within(r.Path(), args[0]) {
-				return fmt.Errorf("build %s: %w: the destination layout %s is inside the directory being built; write it elsewhere",
-					args[0], errdef.ErrInvalid, r.Path())
+			if err := e.outside(args[0]); err != nil {
+				return err
 			}
 			j, err := e.prepare(cmd, from)
 			if err != nil {
@@ -231,6 +240,9 @@ with the additions, changes and whiteouts for deletions. No metadata files are n
   lading commit ./root --from oci:./images:base -t oci:./images:changed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := e.outside(args[0]); err != nil {
+				return err
+			}
 			j, err := e.prepare(cmd, from)
 			if err != nil {
 				return err

@@ -438,7 +438,7 @@ func TestCLIErrors(t *testing.T) {
 		if args[0] == "unpack" && !strings.Contains(err.Error(), "inside the layout") {
 			t.Errorf("unpack into the layout: %v", err)
 		}
-		if args[0] == "build" && strings.HasPrefix(args[3], "oci:"+src) && !strings.Contains(err.Error(), "inside the directory being built") {
+		if args[0] == "build" && strings.HasPrefix(args[3], "oci:"+src) && !strings.Contains(err.Error(), "inside the directory the layer is made from") {
 			t.Errorf("build into its own context: %v", err)
 		}
 		if _, err := os.Stat(filepath.Join(src, "images")); err == nil {
