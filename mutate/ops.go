@@ -143,7 +143,7 @@ type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-// base returns the image to build on: a copy of base, or an empty image for
+// start returns the image to build on: a copy of base, or an empty image for
 // platform.
 func start(base *content.Image, platform ocispec.Platform) (*Image, error) {
 	if base == nil {
