@@ -217,6 +217,10 @@ func TestBuildInspectAndLayoutCommands(t *testing.T) {
 	if !strings.Contains(ls, "app") || !strings.Contains(ls, dgst) || !strings.Contains(ls, "linux/arm64/v8") {
 		t.Errorf("ls:\n%s", ls)
 	}
+	// The shell completes the layout's tags.
+	if out := lading(t, "__complete", "inspect", "oci:"+layout+":"); !strings.Contains(out, ref+"\n") {
+		t.Errorf("completion of %s: lacks %s:\n%s", layout, ref, out)
+	}
 	// tag, rm, verify, gc
 	lading(t, "tag", ref, "stable")
 	if strings.TrimSpace(lading(t, "digest", "oci:"+layout+":stable")) != dgst {

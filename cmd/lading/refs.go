@@ -1,8 +1,12 @@
 package main
 
 import (
+	"strings"
+
 	"context"
 	"fmt"
+
+	"github.com/spf13/cobra"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -143,4 +147,29 @@ func destination(s string) (*ocilayout.Store, string, error) {
 		return nil, "", err
 	}
 	return st, r.Tag(), nil
+}
+
+// completeRef completes image references for the shell: the tags of the
+// layout named so far (oci:DIR:TAG), or the oci: prefix.
+func completeRef(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	rest, ok := strings.CutPrefix(toComplete, "oci:")
+	if !ok {
+		return []string{"oci:"}, cobra.ShellCompDirectiveNoSpace
+	}
+	dir := rest
+	if i := strings.LastIndex(rest, ":"); i >= 0 {
+		dir = rest[:i]
+	}
+	st, err := ocilayout.Open(dir)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	_ = st.Tags(cmd.Context(), func(tags []string) error {
+		for _, t := range tags {
+			out = append(out, "oci:"+dir+":"+t)
+		}
+		return nil
+	})
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

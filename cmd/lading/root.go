@@ -65,6 +65,13 @@ References name an image in a layout directory the way skopeo does:
 		newBuildCmd(opts), newMutateCmd(opts), newAppendCmd(opts), newFlattenCmd(opts), newCommitCmd(opts),
 		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts),
 	)
+	// Commands whose first argument is an image reference complete it.
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "inspect", "manifest", "config", "digest", "tag", "rm", "mutate", "append", "flatten", "unpack", "layers", "diff":
+			c.ValidArgsFunction = completeRef
+		}
+	}
 	return root
 }
 
