@@ -432,6 +432,22 @@ var (
 
 // touch records the times of the resolved directory dir before this layer
 // first changes its contents.
+// parent resolves the directory an entry goes in (creating it if needed),
+// returns its root-confined handle, and records its times so that writing
+// into it does not change them.
+func (a *applier) parent(dir string) (string, *dirHandle, error) {
+	rp, err := a.resolve(dir, true)
+	if err != nil {
+		return "", nil, err
+	}
+	h, err := a.handle(rp)
+	if err != nil {
+		return "", nil, err
+	}
+	a.touch(rp)
+	return rp, h, nil
+}
+
 func (a *applier) touch(dir string) {
 	if _, ok := a.fresh[dir]; ok {
 		return
@@ -616,16 +632,11 @@ func (a *applier) deferDir(hdr *tar.Header, p string) {
 }
 
 func (a *applier) dir(hdr *tar.Header, dir, base, name string) error {
-	rp, err := a.resolve(dir, true)
-	if err != nil {
-		return err
-	}
-	h, err := a.handle(rp)
+	rp, h, err := a.parent(dir)
 	if err != nil {
 		return err
 	}
 	p := join(rp, base)
-	a.touch(rp)
 	if err := h.root.Mkdir(base, 0o755); err == nil {
 		a.fresh[p] = struct{}{}
 	} else {
@@ -673,15 +684,10 @@ func (a *applier) dir(hdr *tar.Header, dir, base, name string) error {
 type writerOnly struct{ io.Writer }
 
 func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error {
-	rp, err := a.resolve(dir, true)
+	rp, h, err := a.parent(dir)
 	if err != nil {
 		return err
 	}
-	h, err := a.handle(rp)
-	if err != nil {
-		return err
-	}
-	a.touch(rp)
 	const flags = os.O_CREATE | os.O_EXCL | os.O_WRONLY
 	f, err := h.root.OpenFile(base, flags, 0o600)
 	if err != nil && isExist(err) {
@@ -739,15 +745,10 @@ func (a *applier) symlink(hdr *tar.Header, dir, base string) error {
 	if strings.IndexByte(hdr.Linkname, 0) >= 0 {
 		return fmt.Errorf("%w: symlink target contains a NUL byte", errdef.ErrInvalid)
 	}
-	rp, err := a.resolve(dir, true)
+	rp, h, err := a.parent(dir)
 	if err != nil {
 		return err
 	}
-	h, err := a.handle(rp)
-	if err != nil {
-		return err
-	}
-	a.touch(rp)
 	if err := h.root.Symlink(hdr.Linkname, base); err != nil {
 		if !isExist(err) {
 			return err
@@ -881,11 +882,7 @@ func (a *applier) special(hdr *tar.Header, dir, base string) error {
 	if hdr.Devmajor < 0 || hdr.Devmajor > 0xfff || hdr.Devminor < 0 || hdr.Devminor > 0xfffff {
 		return fmt.Errorf("%w: device number %d:%d out of range", errdef.ErrInvalid, hdr.Devmajor, hdr.Devminor)
 	}
-	rp, err := a.resolve(dir, true)
-	if err != nil {
-		return err
-	}
-	h, err := a.handle(rp)
+	rp, h, err := a.parent(dir)
 	if err != nil {
 		return err
 	}
@@ -893,7 +890,6 @@ func (a *applier) special(hdr *tar.Header, dir, base string) error {
 	if err != nil {
 		return err
 	}
-	a.touch(rp)
 	mk := func() error {
 		return mknodAt(d, base, kind|0o600, uint32(hdr.Devmajor), uint32(hdr.Devminor))
 	}
