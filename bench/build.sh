@@ -12,7 +12,8 @@ cp -a "${1:-/usr/local/go}" "$tree"
 tar -C "$tree" -cf "$BENCH_TMP/tree.tar" .
 echo "== tree: $(du -sh "$tree" | cut -f1), $(find "$tree" | wc -l) entries; tar $(du -h "$BENCH_TMP/tree.tar" | cut -f1)"
 
-echo "== timing ($RUNS runs each, alternating)"
+WARM="$tree $BENCH_TMP/tree.tar"
+echo "== timing ($RUNS runs each, alternating; page cache dropped and the inputs read back before each)"
 for i in $(seq "$RUNS"); do
 	rm -rf "$BENCH_TMP/l-gz" "$BENCH_TMP/l-zst" "$BENCH_TMP/crane.tar"
 	time_cmd crane "$CRANE" append -f "$BENCH_TMP/tree.tar" -t bench.local/tree:latest -o "$BENCH_TMP/crane.tar"

@@ -27,11 +27,29 @@ install_crane() {
 # now_ns prints a monotonic-ish timestamp in nanoseconds.
 now_ns() { date +%s%N; }
 
-# time_cmd NAME CMD...: runs CMD once, appends elapsed seconds to $BENCH_TMP/NAME.times.
+# settle puts the machine in the same state before every timed command:
+# dirty data flushed and, when the page cache can be dropped (root), the
+# cache dropped and the inputs ($WARM: files or directories) read back in.
+# On the VMs these numbers come from, copying into page-cache pages that were
+# never used before costs about twice as much kernel time as copying into
+# recycled ones, so without this a command's time depends on how much memory
+# the commands before it happened to touch.
+settle() {
+	sync
+	if [ -w /proc/sys/vm/drop_caches ]; then
+		echo 1 >/proc/sys/vm/drop_caches
+		if [ -n "${WARM:-}" ]; then
+			find $WARM -type f -exec cat {} + >/dev/null
+		fi
+	fi
+}
+
+# time_cmd NAME CMD...: settles, runs CMD once, appends elapsed seconds to
+# $BENCH_TMP/NAME.times.
 time_cmd() {
 	local name=$1; shift
 	local t0 t1
-	sync
+	settle
 	t0=$(now_ns)
 	"$@" >/dev/null 2>"$BENCH_TMP/$name.err" || { echo "$name failed:"; cat "$BENCH_TMP/$name.err"; exit 1; }
 	t1=$(now_ns)

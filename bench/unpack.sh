@@ -32,7 +32,8 @@ untar() { local d=$1; mkdir -p "$d"; for l in $layers; do tar -C "$d" -xzf "$img
 # Every run unpacks into a fresh directory and nothing is deleted until the
 # end: on ext4, creating files soon after deleting many costs several times
 # more kernel time, which would drown the comparison.
-echo "== timing ($RUNS runs each, alternating)"
+WARM="$img"
+echo "== timing ($RUNS runs each, alternating; page cache dropped and the layout read back before each)"
 for i in $(seq "$RUNS"); do
 	time_cmd umoci umoci unpack --rootless --image "$img:bench" "$BENCH_TMP/u$i"
 	time_cmd lading "$LADING" unpack --rootless "oci:$img:bench" "$BENCH_TMP/l$i"

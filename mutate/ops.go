@@ -330,33 +330,39 @@ type UnpackOptions struct {
 }
 
 // Unpack applies img's layers in order into dir, each checked against its
-// diff_id and its blob digest while it streams.
+// diff_id and its blob digest while it streams. Later layers are
+// decompressed while earlier ones are written (see unpack.ApplyLayers).
 func Unpack(ctx context.Context, f content.Fetcher, img *content.Image, dir string, opts UnpackOptions) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	if len(img.Config.RootFS.DiffIDs) != len(img.Manifest.Layers) {
+		return fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
+			len(img.Manifest.Layers), len(img.Config.RootFS.DiffIDs))
 	}
+	layers := make([]unpack.Layer, len(img.Manifest.Layers))
 	for i, l := range img.Manifest.Layers {
-		if err := func() error {
-			rc, err := f.Fetch(ctx, l)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			vr := content.NewVerifyReader(rc, l)
-			if _, err := unpack.Apply(ctx, dir, vr, unpack.Options{
-				Rootless: opts.Rootless,
-				DiffID:   img.Config.RootFS.DiffIDs[i],
-				MaxBytes: opts.MaxBytes,
-				Logger:   opts.Logger,
-			}); err != nil {
-				return err
-			}
-			return vr.Verify()
-		}(); err != nil {
-			return fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+		layers[i] = unpack.Layer{
+			Open: func(ctx context.Context) (io.ReadCloser, error) {
+				rc, err := f.Fetch(ctx, l)
+				if err != nil {
+					return nil, err
+				}
+				return verifiedBlob{content.NewVerifyReader(rc, l), rc}, nil
+			},
+			DiffID: img.Config.RootFS.DiffIDs[i],
+			Name:   l.Digest.String(),
 		}
 	}
-	return nil
+	_, err := unpack.ApplyLayers(ctx, dir, layers, unpack.Options{
+		Rootless: opts.Rootless,
+		MaxBytes: opts.MaxBytes,
+		Logger:   opts.Logger,
+	})
+	return err
+}
+
+// verifiedBlob reads a blob through its verifier and closes the blob.
+type verifiedBlob struct {
+	io.Reader
+	io.Closer
 }
 
 // checkTar reads a tar stream to its end marker, so that only real layers

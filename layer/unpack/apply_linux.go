@@ -48,12 +48,9 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Stats, 
 	if opts.MaxBytes < 0 {
 		return st, fmt.Errorf("max bytes %d: %w: must not be negative", opts.MaxBytes, errdef.ErrInvalid)
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return st, fmt.Errorf("apply layer: %w", err)
-	}
-	rt, err := os.OpenRoot(root)
+	rt, err := openRoot(root)
 	if err != nil {
-		return st, fmt.Errorf("apply layer: %w", err)
+		return st, err
 	}
 	defer rt.Close()
 
@@ -61,14 +58,30 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Stats, 
 	if err != nil {
 		return st, err
 	}
-	defer dr.Close()
 	var alg digest.Algorithm
 	if opts.DiffID != "" {
 		alg = opts.DiffID.Algorithm()
 	}
-	s := newStream(ctx, dr, opts.MaxBytes, alg)
+	src := source{r: dr, close: func() { dr.Close() }}
+	s := newStream(ctx, func() (source, error) { return src, nil }, opts.MaxBytes, alg, nil)
 	defer s.stop()
+	return applyStream(ctx, rt, s, opts)
+}
 
+// openRoot makes root if needed and opens it.
+func openRoot(root string) (*os.Root, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("apply layer: %w", err)
+	}
+	rt, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("apply layer: %w", err)
+	}
+	return rt, nil
+}
+
+// applyStream writes the layer read by s into rt and checks its diff_id.
+func applyStream(ctx context.Context, rt *os.Root, s *stream, opts Options) (Stats, error) {
 	a := newApplier(rt, opts)
 	defer a.close()
 	if err := a.run(ctx, tar.NewReader(s)); err != nil {

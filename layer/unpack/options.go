@@ -1,6 +1,8 @@
 package unpack
 
 import (
+	"context"
+	"io"
 	"log/slog"
 
 	"github.com/opencontainers/go-digest"
@@ -24,6 +26,16 @@ type Options struct {
 	// the apply with an error wrapping errdef.ErrTooLarge (decompression
 	// bombs). Zero means no limit.
 	MaxBytes int64
+
+	// Lookahead is how many layers after the one being written
+	// [ApplyLayers] decompresses at the same time, so that a multi-layer
+	// image uses more than one core for decompression. A layer decompressed
+	// ahead waits in an unnamed temporary file in the target directory (on
+	// Linux, O_TMPFILE: it has no name, is freed as the writer reads it, and
+	// vanishes if the process dies); where the filesystem cannot make one,
+	// only a few MiB are read ahead. Zero means one layer per spare CPU
+	// (GOMAXPROCS-1, at most 4); negative means none. [Apply] ignores it.
+	Lookahead int
 
 	// Logger receives debug and warning messages (skipped devices, xattrs
 	// the filesystem refused). Nil discards them.
@@ -50,4 +62,21 @@ type Stats struct {
 	// Bytes is the uncompressed size of the layer stream: what MaxBytes
 	// caps and DiffID covers.
 	Bytes int64
+}
+
+// Layer is one layer blob for [ApplyLayers].
+type Layer struct {
+	// Open returns the layer blob: gzip, zstd or plain tar. It is read to
+	// its end, so a reader that verifies the blob's digest when it reaches
+	// the end (content.VerifyReader) does so, and an error it returns there
+	// fails the layer. It is closed once the layer has been read.
+	Open func(ctx context.Context) (io.ReadCloser, error)
+
+	// DiffID, when set, is the expected digest of the uncompressed layer,
+	// as [Options.DiffID] for [Apply].
+	DiffID digest.Digest
+
+	// Name identifies the layer in errors (a digest, say); errors always
+	// give its index.
+	Name string
 }

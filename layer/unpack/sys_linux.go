@@ -105,3 +105,34 @@ var (
 	errInvalidArg error = unix.EINVAL
 	errLoop       error = unix.ELOOP
 )
+
+// openSpill makes an unnamed temporary file in the directory of rt
+// (O_TMPFILE), for decompressed data waiting to be written. It has no name,
+// so nothing in the target changes, and the kernel frees it on close or if
+// the process dies. Filesystems without O_TMPFILE return an error.
+func openSpill(rt *os.Root) (*os.File, error) {
+	d, err := rt.OpenFile(".", os.O_RDONLY|dirFlag, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	var f *os.File
+	err = fdControl(d, func(fd int) error {
+		nfd, err := unix.Openat(fd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return &os.PathError{Op: "open O_TMPFILE", Path: rt.Name(), Err: err}
+		}
+		f = os.NewFile(uintptr(nfd), rt.Name()+"/(spill)")
+		return nil
+	})
+	return f, err
+}
+
+// punchHole frees the blocks of f in [off, off+n) once they have been read
+// back, so a spill file never holds more than what waits in it. Failure
+// only costs space until the file is closed.
+func punchHole(f *os.File, off, n int64) {
+	_ = fdControl(f, func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+}

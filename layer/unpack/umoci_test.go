@@ -3,6 +3,7 @@
 package unpack
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -110,8 +111,8 @@ func TestApplyMatchesUmoci(t *testing.T) {
 				t.Fatalf("umoci unpack: %v\n%s", err, out)
 			}
 			ours := filepath.Join(work, "ours")
-			for _, raw := range raws {
-				mustApply(t, ours, raw, Options{Rootless: true})
+			if _, err := ApplyLayers(context.Background(), ours, layersOf(t, raws), Options{Rootless: true}); err != nil {
+				t.Fatal(err)
 			}
 			theirs := snapshot(t, filepath.Join(bundle, "rootfs"))
 			mine := snapshot(t, ours)

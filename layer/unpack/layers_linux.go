@@ -1,0 +1,148 @@
+package unpack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/layer"
+	"github.com/opencontainers/go-digest"
+)
+
+// maxLookahead caps the default of Options.Lookahead.
+const maxLookahead = 4
+
+// ApplyLayers applies the layers in order to the directory root, exactly as
+// calling [Apply] on each in turn would (opts.DiffID must be empty; each
+// Layer carries its own), but decompresses up to opts.Lookahead later
+// layers while the current one is written, so an image of several large
+// layers is not limited to one core's decompression speed. Entries are
+// still written strictly in layer order, by one goroutine.
+//
+// It returns the statistics of the layers applied, and on error one more,
+// for the layer that failed. Errors name the layer by its index (and Name)
+// and wrap the cause as Apply's do.
+func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options) ([]Stats, error) {
+	if opts.DiffID != "" {
+		return nil, fmt.Errorf("apply layers: %w: Options.DiffID is per layer (Layer.DiffID)", errdef.ErrInvalid)
+	}
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("max bytes %d: %w: must not be negative", opts.MaxBytes, errdef.ErrInvalid)
+	}
+	for i, l := range layers {
+		if l.Open == nil {
+			return nil, fmt.Errorf("%s: %w: no Open function", layerName(i, l), errdef.ErrInvalid)
+		}
+		if l.DiffID != "" {
+			if err := l.DiffID.Validate(); err != nil {
+				return nil, fmt.Errorf("%s: diff_id %q: %w: %v", layerName(i, l), l.DiffID, errdef.ErrInvalid, err)
+			}
+		}
+	}
+	rt, err := openRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+
+	ahead := opts.Lookahead
+	if ahead == 0 {
+		ahead = min(runtime.GOMAXPROCS(0)-1, maxLookahead)
+	}
+	ahead = max(ahead, 0)
+
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	streams := make([]*stream, len(layers))
+	defer func() {
+		cancel()
+		for _, s := range streams {
+			if s != nil {
+				s.stop()
+			}
+		}
+	}()
+	start := func(i int, current bool) {
+		var spill *os.File
+		if !current {
+			var err error
+			if spill, err = openSpill(rt); err != nil {
+				// The stream then starts active: it reads memAhead chunks
+				// ahead and waits.
+				log.Debug("no spill file; reading ahead in memory only", "layer", i, "error", err)
+				spill = nil
+			}
+		}
+		l := layers[i]
+		var alg digest.Algorithm
+		if l.DiffID != "" {
+			alg = l.DiffID.Algorithm()
+		}
+		streams[i] = newStream(pctx, func() (source, error) { return openLayer(pctx, l) }, opts.MaxBytes, alg, spill)
+	}
+
+	var all []Stats
+	for i, l := range layers {
+		for j := i; j < len(layers) && j <= i+ahead; j++ {
+			if streams[j] == nil {
+				start(j, j == i)
+			}
+		}
+		s := streams[i]
+		if err := s.activate(); err != nil {
+			return all, fmt.Errorf("%s: %w", layerName(i, l), err)
+		}
+		o := opts
+		o.DiffID = l.DiffID
+		st, err := applyStream(ctx, rt, s, o)
+		s.stop()
+		streams[i] = nil
+		all = append(all, st)
+		if err != nil {
+			return all, fmt.Errorf("%s: %w", layerName(i, l), err)
+		}
+	}
+	return all, nil
+}
+
+func layerName(i int, l Layer) string {
+	if l.Name != "" {
+		return fmt.Sprintf("layer %d (%s)", i, l.Name)
+	}
+	return fmt.Sprintf("layer %d", i)
+}
+
+// openLayer opens a layer blob and its decompressor. The source's finish
+// reads the blob to its end, so a verifying reader checks it.
+func openLayer(ctx context.Context, l Layer) (source, error) {
+	rc, err := l.Open(ctx)
+	if err != nil {
+		return source{}, err
+	}
+	dr, _, err := layer.Decompress(rc)
+	if err != nil {
+		rc.Close()
+		return source{}, err
+	}
+	return source{
+		r: dr,
+		finish: func() error {
+			if _, err := io.Copy(io.Discard, rc); err != nil && !errors.Is(err, io.EOF) {
+				return err
+			}
+			return nil
+		},
+		close: func() {
+			dr.Close()
+			rc.Close()
+		},
+	}, nil
+}
