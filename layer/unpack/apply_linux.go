@@ -116,8 +116,10 @@ type deferredDir struct {
 }
 
 type dirHandle struct {
-	root *os.Root
-	fd   *os.File // opened lazily, for the calls os.Root lacks
+	root  *os.Root
+	fd    *os.File // opened lazily, for the calls os.Root lacks
+	rawfd int      // fd's descriptor once dirFD has been called, else 0
+	acl   bool     // the directory has a default ACL
 }
 
 type applier struct {
@@ -150,6 +152,11 @@ type applier struct {
 
 	buf          *[]byte
 	warnedNotSup bool
+	// acl is set once the layer gives a directory a default ACL: from then
+	// on every file's mode is set explicitly.
+	acl bool
+	// umask is the process umask when the layer started.
+	umask uint32
 }
 
 func newApplier(rt *os.Root, opts Options) *applier {
@@ -171,6 +178,7 @@ func newApplier(rt *os.Root, opts Options) *applier {
 		fresh:     map[string]struct{}{},
 		touched:   map[string][2]time.Time{},
 		buf:       bufPool.Get().(*[]byte),
+		umask:     processUmask(),
 	}
 }
 
@@ -362,6 +370,21 @@ func (h *dirHandle) dirFile() (*os.File, error) {
 		h.fd = f
 	}
 	return h.fd, nil
+}
+
+// dirFD returns the raw descriptor of the directory behind h, and whether
+// the directory has a default ACL (which, not the umask, then decides the
+// modes of files made in it).
+func (h *dirHandle) dirFD() (int, bool, error) {
+	if h.rawfd <= 0 {
+		f, err := h.dirFile()
+		if err != nil {
+			return -1, false, err
+		}
+		h.rawfd = int(f.Fd())
+		h.acl = hasDefaultACL(h.rawfd)
+	}
+	return h.rawfd, h.acl, nil
 }
 
 // resolve returns the real directory that the lexical directory name lex
@@ -585,6 +608,9 @@ func xattrs(hdr *tar.Header) map[string]string {
 // an unprivileged user cannot store.
 func (a *applier) setXattrs(hdr *tar.Header, special bool, set func(name string, value []byte) error) error {
 	for name, value := range xattrs(hdr) {
+		if name == "system.posix_acl_default" {
+			a.acl = true
+		}
 		err := set(name, []byte(value))
 		switch {
 		case err == nil:
@@ -693,29 +719,42 @@ func (a *applier) dir(hdr *tar.Header, dir, base, name string) error {
 	return nil
 }
 
-// writerOnly hides *os.File's ReadFrom so io.CopyBuffer uses our buffer.
-type writerOnly struct{ io.Writer }
-
 func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error {
 	rp, h, err := a.parent(dir)
 	if err != nil {
 		return err
 	}
-	const flags = os.O_CREATE | os.O_EXCL | os.O_WRONLY
-	f, err := h.root.OpenFile(base, flags, 0o600)
+	dfd, acl, err := h.dirFD()
+	if err != nil {
+		return err
+	}
+	m := fileMode(hdr)
+	if a.rootless {
+		m |= 0o600
+	}
+	// The file is made with its final permission bits; the kernel takes
+	// away what the umask (or a default ACL of the directory) removes, and
+	// only then is an explicit chmod needed.
+	perm := uint32(m.Perm())
+	fd, err := createAt(dfd, base, perm)
 	if err != nil && isExist(err) {
 		if err := a.clear(h, rp, base); err != nil {
 			return err
 		}
-		f, err = h.root.OpenFile(base, flags, 0o600)
+		fd, err = createAt(dfd, base, perm)
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	open := true
+	defer func() {
+		if open {
+			closeFD(fd)
+		}
+	}()
 	a.markUpper(join(rp, base))
 	a.st.Files++
-	n, err := io.CopyBuffer(writerOnly{f}, body, *a.buf)
+	n, err := copyToFD(fd, body, *a.buf)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("%w: truncated layer: header claims %d bytes, body ended after %d", errdef.ErrInvalid, hdr.Size, n)
@@ -723,30 +762,30 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 		return err
 	}
 	if a.chown {
-		if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
+		if err := fchown(fd, hdr.Uid, hdr.Gid); err != nil {
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	m := fileMode(hdr)
-	if a.rootless {
-		m |= 0o600
-	}
-	if err := f.Chmod(m); err != nil {
-		return fmt.Errorf("chmod: %w", err)
+	// chown clears set-id bits, so they are always set explicitly.
+	if m != m.Perm() || acl || a.acl || perm&^a.umask != perm {
+		if err := fchmod(fd, m); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
 	}
 	if len(hdr.PAXRecords) > 0 {
-		if err := a.setXattrs(hdr, false, func(n string, v []byte) error { return fsetxattr(f, n, v) }); err != nil {
+		if err := a.setXattrs(hdr, false, func(n string, v []byte) error { return fsetxattrFD(fd, n, v) }); err != nil {
 			return err
 		}
 	}
 	at, mt := times(hdr)
-	if err := futimens(f, at, mt); err != nil {
+	if err := futimensFD(fd, at, mt); err != nil {
 		if err := a.timesErr(hdr, err); err != nil {
 			return err
 		}
 	}
-	if err := f.Close(); err != nil {
-		return err
+	open = false
+	if err := closeFD(fd); err != nil {
+		return &os.PathError{Op: "close", Path: base, Err: err}
 	}
 	return nil
 }

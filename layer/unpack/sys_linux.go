@@ -2,8 +2,10 @@ package unpack
 
 import (
 	"errors"
+	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -135,4 +137,117 @@ func punchHole(f *os.File, off, n int64) {
 	_ = fdControl(f, func(fd int) error {
 		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 	})
+}
+
+// The calls below work on raw descriptors of regular files being written:
+// an *os.File would register each with the runtime poller (five more
+// system calls per file, all failing or undone for regular files).
+
+// createAt makes the regular file name (a single component) in the
+// directory dfd, exclusively and without following a symlink there.
+func createAt(dfd int, name string, perm uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "create", Path: name, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+func closeFD(fd int) error { return unix.Close(fd) }
+
+// copyToFD copies r to fd through buf until r ends, returning the bytes
+// written.
+func copyToFD(fd int, r io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		n, rerr := r.Read(buf)
+		for p := buf[:n]; len(p) > 0; {
+			w, err := unix.Write(fd, p)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return total, &os.PathError{Op: "write", Path: "", Err: err}
+			}
+			p = p[w:]
+			total += int64(w)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+func fchown(fd, uid, gid int) error {
+	if err := unix.Fchown(fd, uid, gid); err != nil {
+		return &os.PathError{Op: "fchown", Err: err}
+	}
+	return nil
+}
+
+// fchmod sets mode, set-id and sticky bits included.
+func fchmod(fd int, m os.FileMode) error {
+	mode := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		mode |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		mode |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		mode |= unix.S_ISVTX
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return &os.PathError{Op: "fchmod", Err: err}
+	}
+	return nil
+}
+
+func fsetxattrFD(fd int, name string, value []byte) error {
+	return unix.Fsetxattr(fd, name, value, 0)
+}
+
+// futimensFD sets the times of the open file fd.
+func futimensFD(fd int, atime, mtime time.Time) error {
+	ts := [2]unix.Timespec{timespec(atime), timespec(mtime)}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return &os.PathError{Op: "futimens", Err: e}
+	}
+	return nil
+}
+
+// hasDefaultACL reports whether the directory dfd has a default ACL, or
+// whether that cannot be told (then modes are always set explicitly).
+func hasDefaultACL(dfd int) bool {
+	_, err := unix.Fgetxattr(dfd, "system.posix_acl_default", nil)
+	return err != unix.ENODATA && err != unix.ENOTSUP && err != unix.EOPNOTSUPP
+}
+
+// processUmask reads the umask from /proc/self/status (Linux 4.7 and
+// later), or returns 0o777 (every mode then set explicitly) if it cannot:
+// umask(2) would have to set it to read it, racing with other goroutines.
+func processUmask() uint32 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0o777
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			u, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				return 0o777
+			}
+			return uint32(u)
+		}
+	}
+	return 0o777
 }
