@@ -63,7 +63,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Stats, 
 		alg = opts.DiffID.Algorithm()
 	}
 	src := source{r: dr, close: func() { dr.Close() }}
-	s := newStream(ctx, func() (source, error) { return src, nil }, opts.MaxBytes, alg, nil)
+	s := newStream(ctx, func() (source, error) { return src, nil }, opts.MaxBytes, alg, nil, 0)
 	defer s.stop()
 	return applyStream(ctx, rt, s, opts)
 }

@@ -58,4 +58,18 @@
 // read, a diff_id mismatch is reported after the entries were applied, and a
 // caller that must not keep unverified content applies into a scratch
 // directory.
+//
+// # Several layers
+//
+// [ApplyLayers] applies an image's layers in order, and decompresses the
+// next layers (one per spare CPU) while the current one is written, since
+// decompressing one gzip stream cannot use more than one core. A layer
+// decompressed ahead of its turn waits in an unnamed O_TMPFILE in the target
+// directory, at most 1 GiB of it (64 MiB on tmpfs, where it would be memory);
+// its blocks are punched out as the writer reads them back, the file has no
+// name that could be seen or left behind, and the kernel frees it if the
+// process dies. Where the filesystem has no O_TMPFILE only a few MiB are
+// read ahead. The entries themselves are still written by one goroutine,
+// strictly in layer order, with each layer's diff_id and blob checked as
+// [Apply] checks them.
 package unpack

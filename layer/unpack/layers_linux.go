@@ -56,6 +56,10 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 	}
 	ahead = max(ahead, 0)
 
+	spillMax := int64(maxSpill)
+	if inMemory(rt) {
+		spillMax = maxSpillMem
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -86,7 +90,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		if l.DiffID != "" {
 			alg = l.DiffID.Algorithm()
 		}
-		streams[i] = newStream(pctx, func() (source, error) { return openLayer(pctx, l) }, opts.MaxBytes, alg, spill)
+		streams[i] = newStream(pctx, func() (source, error) { return openLayer(pctx, l) }, opts.MaxBytes, alg, spill, spillMax)
 	}
 
 	var all []Stats
@@ -98,7 +102,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		}
 		s := streams[i]
 		if err := s.activate(); err != nil {
-			return all, fmt.Errorf("%s: %w", layerName(i, l), err)
+			return append(all, Stats{}), fmt.Errorf("%s: %w", layerName(i, l), err)
 		}
 		o := opts
 		o.DiffID = l.DiffID

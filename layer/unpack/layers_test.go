@@ -153,9 +153,18 @@ func TestApplyLayersErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			_, err := ApplyLayers(context.Background(), root, tc.layers(), Options{})
+			sts, err := ApplyLayers(context.Background(), root, tc.layers(), Options{})
 			if err == nil {
 				t.Fatal("no error")
+			}
+			// Stats for the layers applied and the one that failed; none
+			// when the arguments are refused.
+			want := 2
+			if strings.HasPrefix(tc.inMsg, "layer 0") {
+				want = 0
+			}
+			if len(sts) != want {
+				t.Errorf("%d stats, want %d", len(sts), want)
 			}
 			if tc.want != nil && !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
@@ -242,7 +251,7 @@ func TestStreamSpill(t *testing.T) {
 		t.Skipf("no O_TMPFILE on this filesystem: %v", err)
 	}
 	data := []byte(randomBody(11<<20+123, 3))
-	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, digest.SHA256, spill)
+	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, digest.SHA256, spill, maxSpill)
 	defer s.stop()
 	// Not active: the producer reads everything, spilling past memAhead.
 	deadline := time.Now().Add(10 * time.Second)
@@ -295,7 +304,7 @@ func TestStreamBounded(t *testing.T) {
 		read.Add(int64(len(p)))
 		return len(p), nil // endless
 	})
-	s := newStream(context.Background(), func() (source, error) { return source{r: src}, nil }, 0, "", nil)
+	s := newStream(context.Background(), func() (source, error) { return source{r: src}, nil }, 0, "", nil, 0)
 	time.Sleep(50 * time.Millisecond)
 	if n := read.Load(); n > (memAhead+1)*chunkSize {
 		t.Errorf("read %d bytes ahead, bound %d", n, (memAhead+1)*chunkSize)
@@ -326,7 +335,7 @@ func BenchmarkStreamSpill(b *testing.B) {
 		if err != nil {
 			b.Skip(err)
 		}
-		s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, "", spill)
+		s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, "", spill, maxSpill)
 		for {
 			s.mu.Lock()
 			f := s.finished
@@ -340,5 +349,70 @@ func BenchmarkStreamSpill(b *testing.B) {
 		h := sha256.New()
 		io.Copy(h, s)
 		s.stop()
+	}
+}
+
+// TestStreamSpillCap checks that a stream read ahead stops at its spill
+// bound and delivers everything once the writer reaches it.
+func TestStreamSpillCap(t *testing.T) {
+	rt, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	spill, err := openSpill(rt)
+	if err != nil {
+		t.Skipf("no O_TMPFILE on this filesystem: %v", err)
+	}
+	data := []byte(randomBody(10<<20, 5))
+	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, "", spill, 2*chunkSize)
+	defer s.stop()
+	state := func() (bool, int64, int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.finished, s.spilled, s.mem
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, spilled, _ := state(); spilled >= 2*chunkSize {
+			break
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // time to overrun the bound, if it would
+	finished, spilled, mem := state()
+	if finished || mem != memAhead || spilled != 2*chunkSize {
+		t.Errorf("finished %v, %d chunks in memory, %d bytes spilled; want the bound of %d chunks and %d bytes",
+			finished, mem, spilled, memAhead, 2*chunkSize)
+	}
+	if err := s.activate(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v, equal %v", err, bytes.Equal(got, data))
+	}
+}
+
+func TestInMemory(t *testing.T) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != 0x01021994 {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	rt, err := os.OpenRoot("/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if !inMemory(rt) {
+		t.Error("tmpfs not recognised")
+	}
+	disk, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	var dst syscall.Statfs_t
+	syscall.Statfs(disk.Name(), &dst)
+	if dst.Type != 0x01021994 && inMemory(disk) {
+		t.Errorf("%s taken for tmpfs", disk.Name())
 	}
 }

@@ -20,8 +20,12 @@ const chunkSize = 1 << 20
 const memAhead = 4
 
 // maxSpill bounds the decompressed bytes one layer may keep waiting in its
-// spill file; past it the decompressor waits for the writer.
-const maxSpill = 1 << 30
+// spill file; past it the decompressor waits for the writer. maxSpillMem is
+// the bound where the spill file would be memory (tmpfs).
+const (
+	maxSpill    = 1 << 30
+	maxSpillMem = 64 << 20
+)
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
@@ -47,7 +51,7 @@ type source struct {
 //
 // Chunks wait in a queue: up to memAhead in memory, and, for a stream with
 // a spill file that is not yet active (a layer decompressed ahead of the
-// one being written), the rest in that file, up to maxSpill bytes. Once the
+// one being written), the rest in that file, up to spillMax bytes. Once the
 // stream is active the producer waits for the consumer instead of spilling.
 type stream struct {
 	mu   sync.Mutex
@@ -57,6 +61,7 @@ type stream struct {
 	mem      int   // chunks of q in memory
 	spilled  int64 // bytes of q in the spill file
 	spill    *os.File
+	spillMax int64 // bytes the spill file may hold at once
 	spillEnd int64 // next free offset of spill; producer only
 	noSpill  bool  // spilling failed once; do not try again
 	active   bool
@@ -80,9 +85,10 @@ type stream struct {
 
 // newStream starts a producer that opens the source with open and reads it.
 // With spill nil the stream is active from the start and never spills; with
-// a spill file it spills until activate is called, and owns the file.
-func newStream(ctx context.Context, open func() (source, error), maxBytes int64, alg digest.Algorithm, spill *os.File) *stream {
-	s := &stream{spill: spill, active: spill == nil, ready: make(chan struct{})}
+// a spill file it spills (up to spillMax bytes at once) until activate is
+// called, and owns the file.
+func newStream(ctx context.Context, open func() (source, error), maxBytes int64, alg digest.Algorithm, spill *os.File, spillMax int64) *stream {
+	s := &stream{spill: spill, spillMax: spillMax, active: spill == nil, ready: make(chan struct{})}
 	s.cond.L = &s.mu
 	s.unwatch = context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -176,7 +182,7 @@ func (s *stream) put(ctx context.Context, bp *[]byte, n int) error {
 			s.mem++
 			s.cond.Broadcast()
 			return nil
-		case s.spill != nil && !s.noSpill && !s.active && s.spilled+int64(n) <= maxSpill:
+		case s.spill != nil && !s.noSpill && !s.active && s.spilled+int64(n) <= s.spillMax:
 			off := s.spillEnd
 			s.mu.Unlock()
 			_, err := s.spill.WriteAt((*bp)[:n], off)

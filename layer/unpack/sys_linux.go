@@ -251,3 +251,18 @@ func processUmask() uint32 {
 	}
 	return 0o777
 }
+
+// inMemory reports whether the directory of rt is on a filesystem kept in
+// memory (tmpfs, ramfs), where a spill file would be memory too.
+func inMemory(rt *os.Root) bool {
+	d, err := rt.OpenFile(".", os.O_RDONLY|dirFlag, 0)
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	var st unix.Statfs_t
+	if err := fdControl(d, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
+}
