@@ -69,6 +69,7 @@ func (s *Store) Ingest(ctx context.Context, ref string) (content.Writer, error) 
 		return nil, fmt.Errorf("ingest %q: re-hash existing data: %w", ref, err)
 	}
 	w.offset = n
+	w.wb = writeback{f: f, started: n}
 	return w, nil
 }
 
@@ -81,6 +82,7 @@ type writer struct {
 	f      *os.File // nil once closed
 	h      hash.Hash
 	offset int64
+	wb     writeback
 }
 
 func (w *writer) Ref() string { return w.ref }
@@ -100,6 +102,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.offset += int64(n)
+	w.wb.wrote(w.offset)
 	if err != nil {
 		return n, fmt.Errorf("ingest %q: %w", w.ref, err)
 	}

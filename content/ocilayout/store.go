@@ -236,7 +236,7 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	}()
 	vr := content.NewVerifyReader(content.ContextReader(ctx, r), expected)
 	buf := make([]byte, copyBufferSize)
-	if _, err := io.CopyBuffer(onlyWriter{f}, vr, buf); err != nil {
+	if _, err := io.CopyBuffer(&onlyWriter{w: f, wb: writeback{f: f}}, vr, buf); err != nil {
 		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
 	if err := vr.Verify(); err != nil {
@@ -248,10 +248,20 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	return nil
 }
 
-// onlyWriter hides ReadFrom so io.CopyBuffer uses the buffer it is given.
-type onlyWriter struct{ w io.Writer }
+// onlyWriter writes to a new blob file, hiding ReadFrom so io.CopyBuffer
+// uses the buffer it is given, and starting writeback as it goes.
+type onlyWriter struct {
+	w  io.Writer
+	n  int64
+	wb writeback
+}
 
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o *onlyWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	o.n += int64(n)
+	o.wb.wrote(o.n)
+	return n, err
+}
 
 // createTemp creates a locked temporary file under ingest/ for a push.
 func (s *Store) createTemp() (*os.File, error) {
