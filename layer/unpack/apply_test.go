@@ -123,6 +123,19 @@ func TestApplyOwnershipAndSetuid(t *testing.T) {
 	if unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
 		t.Errorf("device number %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
+	// Owners are exact in a set-group-ID directory too, whose group new
+	// files would otherwise take.
+	mustApply(t, root, tarOf(t,
+		withOwner(file("home/user/mine", "m"), 0, 0),
+		withOwner(file("home/user/theirs", "t"), 1000, 1001),
+		withOwner(file("plain", "p"), 0, 0),
+	), Options{})
+	snap = snapshot(t, root)
+	for p, want := range map[string][2]uint32{"home/user/mine": {0, 0}, "home/user/theirs": {1000, 1001}, "plain": {0, 0}} {
+		if n := snap[p]; n.UID != want[0] || n.GID != want[1] {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, n.UID, n.GID, want[0], want[1])
+		}
+	}
 }
 
 func TestApplyRootless(t *testing.T) {
