@@ -147,13 +147,16 @@ func TestApplyLayersErrors(t *testing.T) {
 		{"hostile entry ahead", func() []Layer {
 			return []Layer{bytesLayer(good, ""), bytesLayer(tarOf(t, file("../x", "x")), "")}
 		}, errdef.ErrUnsafePath, `layer 1: layer entry "../x"`},
+		{"bomb ahead", func() []Layer {
+			return []Layer{bytesLayer(good, ""), {Open: func(context.Context) (io.ReadCloser, error) { return zeroLayer(1 << 40), nil }}}
+		}, errdef.ErrTooLarge, "layer 1: "},
 		{"no Open", func() []Layer { return []Layer{{}} }, errdef.ErrInvalid, "layer 0: "},
 		{"bad diff_id", func() []Layer { return []Layer{bytesLayer(good, "sha256:zz")} }, errdef.ErrInvalid, "layer 0: diff_id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			sts, err := ApplyLayers(context.Background(), root, tc.layers(), Options{})
+			sts, err := ApplyLayers(context.Background(), root, tc.layers(), Options{MaxBytes: 32 << 20})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -414,5 +417,16 @@ func TestInMemory(t *testing.T) {
 	syscall.Statfs(disk.Name(), &dst)
 	if dst.Type != 0x01021994 && inMemory(disk) {
 		t.Errorf("%s taken for tmpfs", disk.Name())
+	}
+}
+
+func TestApplyLayersNone(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "new")
+	sts, err := ApplyLayers(context.Background(), root, nil, Options{})
+	if err != nil || len(sts) != 0 {
+		t.Fatalf("no layers: %v, %d stats", err, len(sts))
+	}
+	if entries, err := os.ReadDir(root); err != nil || len(entries) != 0 {
+		t.Errorf("root after no layers: %v, %v", entries, err)
 	}
 }
