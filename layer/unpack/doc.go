@@ -71,5 +71,7 @@
 // process dies. Where the filesystem has no O_TMPFILE only a few MiB are
 // read ahead. The entries themselves are still written by one goroutine,
 // strictly in layer order, with each layer's diff_id and blob checked as
-// [Apply] checks them.
+// [Apply] checks them; a layer that was read to its end before its turn
+// (a small one, or any when the writer is the slower side) is checked
+// before any of it is written, so a corrupt one leaves nothing behind.
 package unpack

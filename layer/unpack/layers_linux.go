@@ -22,7 +22,10 @@ const maxLookahead = 4
 // Layer carries its own), but decompresses up to opts.Lookahead later
 // layers while the current one is written, so an image of several large
 // layers is not limited to one core's decompression speed. Entries are
-// still written strictly in layer order, by one goroutine.
+// still written strictly in layer order, by one goroutine. A layer that was
+// read to its end ahead of its turn is checked (diff_id, blob, size cap)
+// before any of it is written; the others are checked as they stream, as
+// Apply does.
 //
 // It returns the statistics of the layers applied, and on error one more,
 // for the layer that failed. Errors name the layer by its index (and Name)
@@ -103,6 +106,18 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		s := streams[i]
 		if err := s.activate(); err != nil {
 			return append(all, Stats{}), fmt.Errorf("%s: %w", layerName(i, l), err)
+		}
+		// A layer read to its end ahead of its turn is checked before any
+		// of it is written.
+		if done, err, sum := s.result(); done {
+			if err == nil && l.DiffID != "" && sum != l.DiffID {
+				err = fmt.Errorf("layer diff_id: %w: expected %s, got %s (nothing of the layer written)", errdef.ErrDigestMismatch, l.DiffID, sum)
+			}
+			if err != nil {
+				s.stop()
+				streams[i] = nil
+				return append(all, Stats{Bytes: s.total}), fmt.Errorf("%s: %w", layerName(i, l), err)
+			}
 		}
 		o := opts
 		o.DiffID = l.DiffID

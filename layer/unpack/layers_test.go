@@ -430,3 +430,38 @@ func TestApplyLayersNone(t *testing.T) {
 		t.Errorf("root after no layers: %v, %v", entries, err)
 	}
 }
+
+// TestApplyLayersChecksReadAheadLayerFirst checks that a layer read to its
+// end before its turn is refused before any of it is written.
+func TestApplyLayersChecksReadAheadLayerFirst(t *testing.T) {
+	second := gz(t, tarOf(t, file("second", "2"), file("third", "3")))
+	read := make(chan struct{})
+	ls := []Layer{
+		{Open: func(ctx context.Context) (io.ReadCloser, error) {
+			// Layer 0 starts once layer 1 has been read to its end.
+			select {
+			case <-read:
+			case <-time.After(10 * time.Second):
+			}
+			time.Sleep(50 * time.Millisecond)
+			return io.NopCloser(bytes.NewReader(tarOf(t, file("first", "1")))), nil
+		}},
+		{Open: func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(io.MultiReader(bytes.NewReader(second), readFunc(func([]byte) (int, error) {
+				close(read)
+				return 0, io.EOF
+			}))), nil
+		}, DiffID: digest.FromString("something else")},
+	}
+	root := t.TempDir()
+	_, err := ApplyLayers(context.Background(), root, ls, Options{Lookahead: 1})
+	if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), "nothing of the layer written") {
+		t.Fatalf("err = %v", err)
+	}
+	if readFile(t, filepath.Join(root, "first")) != "1" {
+		t.Error("layer 0 not applied")
+	}
+	if exists(filepath.Join(root, "second")) || exists(filepath.Join(root, "third")) {
+		t.Error("entries of the refused layer written")
+	}
+}

@@ -239,6 +239,17 @@ func (s *stream) activate() error {
 	return s.openErr
 }
 
+// result reports whether the producer has finished and, if so, its error
+// and the digest of the whole stream.
+func (s *stream) result() (finished bool, err error, sum digest.Digest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.finished {
+		return false, nil, ""
+	}
+	return true, s.err, s.sum
+}
+
 // next takes the next chunk off the queue, reading it back from the spill
 // file if it was spilled, or returns the end of the stream.
 func (s *stream) next(discard bool) (chunk, error) {
