@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/errdef"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -48,6 +50,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 	idesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(data), Size: int64(len(data))}
 	must(t, st.Push(ctx, idesc, bytes.NewReader(data)))
 	must(t, st.Tag(ctx, idesc, "multi"))
+	must(t, st.Close()) // done writing: gc below may run
 
 	ref := "oci:" + layout + ":multi"
 	if got := strings.TrimSpace(lading(t, "digest", ref)); got != idesc.Digest.String() {
@@ -84,5 +87,31 @@ func TestMultiPlatformIndex(t *testing.T) {
 	}
 	if out := lading(t, "verify", layout); !strings.Contains(out, " 0 problems") {
 		t.Errorf("verify: %s", out)
+	}
+}
+
+// TestGCWithAWriterActive checks that gc leaves alone a layout another
+// writer is in the middle of (blobs written, not yet tagged), unless told
+// a minimum age to keep, and collects once the writer is done.
+func TestGCWithAWriterActive(t *testing.T) {
+	layout := filepath.Join(t.TempDir(), "images")
+	lading(t, "init", layout)
+	writer, err := ocilayout.Open(layout)
+	must(t, err)
+	defer writer.Close()
+	data := []byte(`{"pending":true}`)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	must(t, writer.Push(context.Background(), desc, bytes.NewReader(data)))
+
+	_, _, err = ladingErr(t, nil, "gc", layout)
+	if !errors.Is(err, errdef.ErrUnavailable) || !strings.Contains(err.Error(), "another process is writing") {
+		t.Fatalf("gc with a writer active: err = %v", err)
+	}
+	if out := lading(t, "gc", layout, "--min-age", "1h"); !strings.Contains(out, "removed 0 blobs") {
+		t.Errorf("gc --min-age 1h: %s", out)
+	}
+	must(t, writer.Close())
+	if out := lading(t, "gc", layout); !strings.Contains(out, "removed 1 blobs") {
+		t.Errorf("gc after the writer closed: %s", out)
 	}
 }

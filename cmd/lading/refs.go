@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"sync"
 
 	"context"
 	"fmt"
@@ -39,12 +40,40 @@ func layoutRef(s string, allowBare bool) (ref.Reference, error) {
 	return r, nil
 }
 
+// stores are the layouts the running command has opened; closeStores
+// closes them when it ends, releasing the writers' lock that a write takes
+// (which keeps gc in other processes from collecting untagged blobs).
+var stores struct {
+	mu   sync.Mutex
+	list []*ocilayout.Store
+}
+
+// track records a store just opened, to be closed by closeStores.
+func track(st *ocilayout.Store, err error) (*ocilayout.Store, error) {
+	if err == nil {
+		stores.mu.Lock()
+		stores.list = append(stores.list, st)
+		stores.mu.Unlock()
+	}
+	return st, err
+}
+
+// closeStores closes every store the command opened.
+func closeStores() {
+	stores.mu.Lock()
+	defer stores.mu.Unlock()
+	for _, st := range stores.list {
+		st.Close()
+	}
+	stores.list = nil
+}
+
 // openLayout opens (or, with create, initialises) the layout r names.
 func openLayout(r ref.Reference, create bool) (*ocilayout.Store, error) {
 	if create {
-		return ocilayout.Init(r.Path())
+		return track(ocilayout.Init(r.Path()))
 	}
-	return ocilayout.Open(r.Path())
+	return track(ocilayout.Open(r.Path()))
 }
 
 // resolveRef resolves r in st: its digest, its tag, or, with neither, the
@@ -160,7 +189,7 @@ func completeRef(cmd *cobra.Command, _ []string, toComplete string) ([]string, c
 	if i := strings.LastIndex(rest, ":"); i >= 0 {
 		dir = rest[:i]
 	}
-	st, err := ocilayout.Open(dir)
+	st, err := track(ocilayout.Open(dir))
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -92,6 +92,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, stdin io.Reader, args ..
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SetIn(stdin)
+	defer closeStores()
 	return cmd.ExecuteContext(ctx)
 }
 

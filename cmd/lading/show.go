@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -183,7 +184,7 @@ config is valid. Every problem is reported, each naming the blob's digest and pa
 		Example: `  lading verify ./images`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := ocilayout.Open(strings.TrimPrefix(args[0], "oci:"))
+			st, err := track(ocilayout.Open(strings.TrimPrefix(args[0], "oci:")))
 			if err != nil {
 				return err
 			}
@@ -212,22 +213,29 @@ config is valid. Every problem is reported, each naming the blob's digest and pa
 }
 
 func newGCCmd(_ *rootOptions) *cobra.Command {
-	var dryRun bool
+	var (
+		dryRun bool
+		minAge time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "gc DIR",
 		Short: "Remove blobs nothing in index.json reaches, and stale partial writes",
 		Long: `Remove every blob that index.json does not reach (through indexes, manifests, configs and layers; an
 artifact whose subject is reachable is kept, with what it references), and partial writes left by
-interrupted processes. --dry-run lists what would be removed.`,
+interrupted processes. --dry-run lists what would be removed.
+
+While another process is writing to the layout (a build, say), what it has written is not tagged yet,
+so gc refuses to run; --min-age lets it run anyway, keeping every unreferenced blob younger than that.`,
 		Example: `  lading gc ./images --dry-run
-  lading rm oci:./images:old && lading gc ./images`,
+  lading rm oci:./images:old && lading gc ./images
+  lading gc ./images --min-age 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := ocilayout.Open(strings.TrimPrefix(args[0], "oci:"))
+			st, err := track(ocilayout.Open(strings.TrimPrefix(args[0], "oci:")))
 			if err != nil {
 				return err
 			}
-			rep, err := st.GC(cmd.Context(), ocilayout.GCOptions{DryRun: dryRun})
+			rep, err := st.GC(cmd.Context(), ocilayout.GCOptions{DryRun: dryRun, MinBlobAge: minAge})
 			if err != nil {
 				return err
 			}
@@ -246,5 +254,6 @@ interrupted processes. --dry-run lists what would be removed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be removed without removing it")
+	cmd.Flags().DurationVar(&minAge, "min-age", 0, "keep unreferenced blobs younger than this (lets gc run while another process writes)")
 	return cmd
 }

@@ -67,12 +67,25 @@ type GCReport struct {
 // reading every otherwise unreachable blob small enough to be metadata.
 //
 // GC holds the layout lock throughout, so tags cannot change underneath
-// it; blobs pushed but not yet tagged are only safe with opts.MinBlobAge.
+// it, and the writers' lock, so no other Store (in this process or another)
+// that has written to the layout since it was opened, and may be about to
+// tag what it wrote, is active: if one is, GC fails with an error matching
+// errdef.ErrUnavailable, unless opts.MinBlobAge is set to protect recent
+// blobs instead or opts.DryRun only reports. Writers wait while GC runs.
+// GC first gives up the writers' lock of s itself: the caller sequences its
+// own writes around it (a server whose goroutines write while it collects
+// sets MinBlobAge).
+//
 // A reachable manifest or index that cannot be parsed stops GC with an
 // error matching errdef.ErrInvalid, since what it leads to is unknown.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	release, err := s.excludeWriters(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rep := &GCReport{}
-	err := s.withLock(ctx, func() error {
+	err = s.withLock(ctx, func() error {
 		idx, err := s.readIndex()
 		if err != nil {
 			return err

@@ -183,3 +183,43 @@ func TestGCRefusesUnreadableManifest(t *testing.T) {
 		t.Fatal("a failed gc removed blobs")
 	}
 }
+
+// TestGCWaitsForWriters checks that GC does not collect the untagged blobs
+// of another Store that has written to the layout and not closed, and
+// that it does once that Store is closed.
+func TestGCWaitsForWriters(t *testing.T) {
+	ctx := context.Background()
+	a := newLayout(t)
+	b, err := ocilayout.Open(a.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	untagged := pushJSON(t, a, ocispec.MediaTypeImageConfig, map[string]string{"about": "to be tagged"})
+
+	if _, err := b.GC(ctx, ocilayout.GCOptions{}); !errors.Is(err, errdef.ErrUnavailable) {
+		t.Fatalf("gc with another writer active: err = %v, want ErrUnavailable", err)
+	}
+	if rep := gc(t, b, ocilayout.GCOptions{DryRun: true}); len(rep.Blobs) != 1 {
+		t.Errorf("dry run lists %d blobs, want the untagged one", len(rep.Blobs))
+	}
+	if rep := gc(t, b, ocilayout.GCOptions{MinBlobAge: time.Hour}); len(rep.Blobs) != 0 {
+		t.Errorf("gc with a minimum age removed %+v", rep.Blobs)
+	}
+	if ok, _ := a.Exists(ctx, untagged); !ok {
+		t.Fatal("the writer's blob is gone")
+	}
+
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := gc(t, b, ocilayout.GCOptions{}); len(rep.Blobs) != 1 || rep.Blobs[0].Digest != untagged.Digest {
+		t.Errorf("gc once the writer closed removed %+v, want the untagged blob", rep.Blobs)
+	}
+	// A closed Store can write again, and its own writes never block its
+	// own GC.
+	again := pushJSON(t, a, ocispec.MediaTypeImageConfig, map[string]string{"about": "again"})
+	if rep := gc(t, a, ocilayout.GCOptions{}); len(rep.Blobs) != 1 || rep.Blobs[0].Digest != again.Digest {
+		t.Errorf("gc by the writer itself removed %+v", rep.Blobs)
+	}
+}

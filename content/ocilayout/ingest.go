@@ -31,6 +31,9 @@ func (s *Store) Ingest(ctx context.Context, ref string) (content.Writer, error) 
 	if err := content.CheckIngestRef(ref); err != nil {
 		return nil, err
 	}
+	if err := s.holdWriters(ctx); err != nil {
+		return nil, fmt.Errorf("ingest %q: %w", ref, err)
+	}
 	dir := s.path(ingestDir, ref)
 	path := filepath.Join(dir, ingestData)
 	var f *os.File

@@ -16,14 +16,26 @@ import (
 // ends first, flock returns an errAbandoned and f then belongs to that
 // goroutine, which releases the lock as soon as it gets it and closes f.
 func flock(ctx context.Context, f *os.File) error {
-	if err := tryFlock(f); err == nil || !errors.Is(err, errLocked) {
+	return flockMode(ctx, f, syscall.LOCK_EX)
+}
+
+// flockShared is flock for a shared lock: any number of them can be held
+// at once, but not together with an exclusive one.
+func flockShared(ctx context.Context, f *os.File) error {
+	return flockMode(ctx, f, syscall.LOCK_SH)
+}
+
+func flockMode(ctx context.Context, f *os.File, how int) error {
+	err := flockFd(f, how|syscall.LOCK_NB)
+	var pe *os.PathError
+	if err == nil || !errors.As(err, &pe) || pe.Err != syscall.EWOULDBLOCK {
 		return err
 	}
 	done := make(chan error, 1)
 	var mu sync.Mutex
 	abandoned := false
 	go func() {
-		err := blockingFlock(f)
+		err := flockFd(f, how)
 		mu.Lock()
 		defer mu.Unlock()
 		if abandoned {
@@ -49,10 +61,6 @@ func flock(ctx context.Context, f *os.File) error {
 			return errAbandoned{ctx.Err()}
 		}
 	}
-}
-
-func blockingFlock(f *os.File) error {
-	return flockFd(f, syscall.LOCK_EX)
 }
 
 // tryFlock takes an exclusive advisory lock on f without waiting; errLocked

@@ -13,6 +13,8 @@ import (
 
 func flock(ctx context.Context, f *os.File) error { return nil }
 
+func flockShared(ctx context.Context, f *os.File) error { return nil }
+
 func tryFlock(f *os.File) error { return nil }
 
 func funlock(f *os.File) error { return nil }

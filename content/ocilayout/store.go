@@ -67,6 +67,11 @@ type Store struct {
 	// indexMu serialises index.json updates among this Store's goroutines;
 	// the flock serialises them among processes and Stores.
 	indexMu sync.Mutex
+
+	// writers is the ingest directory, share-locked from the first write
+	// until Close (see holdWriters).
+	writersMu sync.Mutex
+	writers   *os.File
 }
 
 var _ content.Store = (*Store)(nil)
@@ -217,6 +222,9 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	}
 	if expected.Size < 0 {
 		return fmt.Errorf("push %s: %w: negative size %d", expected.Digest, errdef.ErrInvalid, expected.Size)
+	}
+	if err := s.holdWriters(ctx); err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
 	final := s.blobPath(expected.Digest)
 	if fi, err := os.Stat(final); err == nil {

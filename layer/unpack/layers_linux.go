@@ -109,7 +109,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		}
 		// A layer read to its end ahead of its turn is checked before any
 		// of it is written.
-		if done, err, sum := s.result(); done {
+		if done, sum, err := s.result(); done {
 			if err == nil && l.DiffID != "" && sum != l.DiffID {
 				err = fmt.Errorf("layer diff_id: %w: expected %s, got %s (nothing of the layer written)", errdef.ErrDigestMismatch, l.DiffID, sum)
 			}

@@ -239,15 +239,15 @@ func (s *stream) activate() error {
 	return s.openErr
 }
 
-// result reports whether the producer has finished and, if so, its error
-// and the digest of the whole stream.
-func (s *stream) result() (finished bool, err error, sum digest.Digest) {
+// result reports whether the producer has finished and, if so, the digest
+// of the whole stream and its error.
+func (s *stream) result() (finished bool, sum digest.Digest, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.finished {
-		return false, nil, ""
+		return false, "", nil
 	}
-	return true, s.err, s.sum
+	return true, s.sum, s.err
 }
 
 // next takes the next chunk off the queue, reading it back from the spill
