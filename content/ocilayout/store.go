@@ -68,7 +68,7 @@ type Store struct {
 	// the flock serialises them among processes and Stores.
 	indexMu sync.Mutex
 
-	// writers is the ingest directory, share-locked from the first write
+	// writers is the blobs directory, share-locked from the first write
 	// until Close (see holdWriters).
 	writersMu sync.Mutex
 	writers   *os.File

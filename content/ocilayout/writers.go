@@ -9,8 +9,9 @@ import (
 	"github.com/lading-oci/lading/errdef"
 )
 
-// A Store that writes blobs holds a shared lock on the layout's ingest
-// directory from its first write until Close (or the end of the process),
+// A Store that writes blobs holds a shared lock on the layout's blobs
+// directory (which, unlike ingest/, is never removed, so every process
+// locks the same inode) from its first write until Close (or the end of the process),
 // and GC takes that lock exclusively. A blob written by another process but
 // not yet tagged is therefore never collected: GC refuses to remove
 // unreferenced blobs while such a writer is active (unless
@@ -24,11 +25,7 @@ func (s *Store) holdWriters(ctx context.Context) error {
 	if s.writers != nil {
 		return nil
 	}
-	dir := s.path(ingestDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("layout %s: %w", s.dir, err)
-	}
-	f, err := os.Open(dir)
+	f, err := openBlobsDir(s)
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", s.dir, err)
 	}
@@ -70,18 +67,17 @@ func (s *Store) excludeWriters(opts GCOptions) (release func(), err error) {
 	if err := s.releaseWriters(); err != nil {
 		return nil, err
 	}
-	dir := s.path(ingestDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("gc %s: %w", s.dir, err)
+	if opts.DryRun {
+		return func() {}, nil // removes nothing
 	}
-	f, err := os.Open(dir)
+	f, err := openBlobsDir(s)
 	if err != nil {
 		return nil, fmt.Errorf("gc %s: %w", s.dir, err)
 	}
 	switch err := tryFlock(f); {
 	case err == nil:
 		return func() { funlock(f); f.Close() }, nil
-	case errors.Is(err, errLocked) && (opts.MinBlobAge > 0 || opts.DryRun):
+	case errors.Is(err, errLocked) && opts.MinBlobAge > 0:
 		f.Close()
 		return func() {}, nil
 	case errors.Is(err, errLocked):
@@ -91,4 +87,14 @@ func (s *Store) excludeWriters(opts GCOptions) (release func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("gc %s: %w", s.dir, err)
 	}
+}
+
+// openBlobsDir opens the blobs directory, making it if the layout has none
+// yet (image-layout does not require it until there are blobs).
+func openBlobsDir(s *Store) (*os.File, error) {
+	dir := s.path(blobsDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.Open(dir)
 }
