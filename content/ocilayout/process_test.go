@@ -78,12 +78,17 @@ func runHelper(mode, dir, arg string) error {
 			return err
 		}
 		chunk := bytes.Repeat([]byte{'i'}, 64<<10)
+		parent := os.Getppid()
 		for i := 0; ; i++ {
 			if _, err := w.Write(chunk); err != nil {
 				return err
 			}
 			if i == 4 {
 				started()
+			}
+			// Never outlive the test, however it ended.
+			if i%100 == 0 && os.Getppid() != parent {
+				return errors.New("parent gone")
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -115,6 +120,14 @@ func helper(t *testing.T, mode, dir, arg string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "OCILAYOUT_TEST_DIR="+dir, "OCILAYOUT_TEST_ARG="+arg)
 	cmd.Stderr = os.Stderr
+	// A test that fails before it ends its helper must not leave it
+	// running (slowwrite would fill the disk).
+	t.Cleanup(func() {
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	return cmd
 }
 
