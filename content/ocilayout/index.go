@@ -25,14 +25,8 @@ const tagPageSize = 1000
 func (s *Store) withLock(ctx context.Context, fn func() error) error {
 	s.indexMu.Lock()
 	defer s.indexMu.Unlock()
-	d, err := os.Open(s.dir)
+	d, err := openLocked(ctx, s.dir, flock)
 	if err != nil {
-		return fmt.Errorf("lock layout %s: %w", s.dir, err)
-	}
-	if err := flock(ctx, d); err != nil {
-		if !errors.As(err, new(errAbandoned)) {
-			d.Close()
-		}
 		return fmt.Errorf("lock layout %s: %w", s.dir, err)
 	}
 	defer func() {
@@ -40,6 +34,22 @@ func (s *Store) withLock(ctx context.Context, fn func() error) error {
 		d.Close()
 	}()
 	return fn()
+}
+
+// openLocked opens path and locks it with lock (flock or flockShared),
+// waiting until ctx ends.
+func openLocked(ctx context.Context, path string, lock func(context.Context, *os.File) error) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock(ctx, f); err != nil {
+		if !errors.As(err, new(errAbandoned)) {
+			f.Close()
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // errAbandoned reports that flock gave up waiting for the lock when its

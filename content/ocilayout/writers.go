@@ -25,14 +25,12 @@ func (s *Store) holdWriters(ctx context.Context) error {
 	if s.writers != nil {
 		return nil
 	}
-	f, err := openBlobsDir(s)
+	dir, err := s.blobsDir()
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", s.dir, err)
 	}
-	if err := flockShared(ctx, f); err != nil {
-		if !errors.As(err, new(errAbandoned)) {
-			f.Close()
-		}
+	f, err := openLocked(ctx, dir, flockShared)
+	if err != nil {
 		return fmt.Errorf("layout %s: waiting for a garbage collection to end: %w", s.dir, err)
 	}
 	s.writers = f
@@ -70,7 +68,11 @@ func (s *Store) excludeWriters(opts GCOptions) (release func(), err error) {
 	if opts.DryRun {
 		return func() {}, nil // removes nothing
 	}
-	f, err := openBlobsDir(s)
+	dir, err := s.blobsDir()
+	if err != nil {
+		return nil, fmt.Errorf("gc %s: %w", s.dir, err)
+	}
+	f, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("gc %s: %w", s.dir, err)
 	}
@@ -89,12 +91,9 @@ func (s *Store) excludeWriters(opts GCOptions) (release func(), err error) {
 	}
 }
 
-// openBlobsDir opens the blobs directory, making it if the layout has none
+// blobsDir returns the blobs directory, making it if the layout has none
 // yet (image-layout does not require it until there are blobs).
-func openBlobsDir(s *Store) (*os.File, error) {
+func (s *Store) blobsDir() (string, error) {
 	dir := s.path(blobsDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return os.Open(dir)
+	return dir, os.MkdirAll(dir, 0o755)
 }

@@ -40,13 +40,11 @@ import (
 // does not disturb them.
 func Apply(ctx context.Context, root string, r io.Reader, opts Options) (Stats, error) {
 	var st Stats
-	if opts.DiffID != "" {
-		if err := opts.DiffID.Validate(); err != nil {
-			return st, fmt.Errorf("diff_id %q: %w: %v", opts.DiffID, errdef.ErrInvalid, err)
-		}
+	if err := checkDiffID(opts.DiffID); err != nil {
+		return st, err
 	}
-	if opts.MaxBytes < 0 {
-		return st, fmt.Errorf("max bytes %d: %w: must not be negative", opts.MaxBytes, errdef.ErrInvalid)
+	if err := opts.checkMaxBytes(); err != nil {
+		return st, err
 	}
 	rt, err := openRoot(root)
 	if err != nil {
@@ -95,9 +93,25 @@ func applyStream(ctx context.Context, rt *os.Root, s *stream, opts Options) (Sta
 	}
 	a.st.Bytes = s.total
 	if opts.DiffID != "" && s.sum != opts.DiffID {
-		return a.st, fmt.Errorf("layer diff_id: %w: expected %s, got %s", errdef.ErrDigestMismatch, opts.DiffID, s.sum)
+		return a.st, diffIDMismatch(opts.DiffID, s.sum)
 	}
 	return a.st, nil
+}
+
+// checkDiffID refuses a malformed expected diff_id; empty means none.
+func checkDiffID(d digest.Digest) error {
+	if d == "" {
+		return nil
+	}
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("diff_id %q: %w: %v", d, errdef.ErrInvalid, err)
+	}
+	return nil
+}
+
+// diffIDMismatch is the error for a layer that does not hash to its diff_id.
+func diffIDMismatch(want, got digest.Digest) error {
+	return fmt.Errorf("layer diff_id: %w: expected %s, got %s", errdef.ErrDigestMismatch, want, got)
 }
 
 // maxHandles bounds the directory handles kept open.
@@ -160,10 +174,7 @@ type applier struct {
 }
 
 func newApplier(rt *os.Root, opts Options) *applier {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := opts.logger()
 	priv := !opts.Rootless && os.Geteuid() == 0
 	return &applier{
 		root:      rt,
@@ -728,14 +739,14 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 	if err != nil {
 		return err
 	}
-	m := fileMode(hdr)
+	mode := uint32(hdr.Mode & 0o7777)
 	if a.rootless {
-		m |= 0o600
+		mode |= 0o600
 	}
 	// The file is made with its final permission bits; the kernel takes
 	// away what the umask (or a default ACL of the directory) removes, and
 	// only then is an explicit chmod needed.
-	perm := uint32(m.Perm())
+	perm := mode & 0o777
 	fd, err := createAt(dfd, base, perm)
 	if err != nil && isExist(err) {
 		if err := a.clear(h, rp, base); err != nil {
@@ -767,8 +778,8 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 		}
 	}
 	// chown clears set-id bits, so they are always set explicitly.
-	if m != m.Perm() || acl || a.acl || perm&^a.umask != perm {
-		if err := fchmod(fd, m); err != nil {
+	if mode != perm || acl || a.acl || perm&^a.umask != perm {
+		if err := fchmod(fd, mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
@@ -778,7 +789,7 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 		}
 	}
 	at, mt := times(hdr)
-	if err := futimensFD(fd, at, mt); err != nil {
+	if err := futimensFD(fd, base, at, mt); err != nil {
 		if err := a.timesErr(hdr, err); err != nil {
 			return err
 		}

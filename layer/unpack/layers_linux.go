@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 
@@ -34,17 +33,15 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 	if opts.DiffID != "" {
 		return nil, fmt.Errorf("apply layers: %w: Options.DiffID is per layer (Layer.DiffID)", errdef.ErrInvalid)
 	}
-	if opts.MaxBytes < 0 {
-		return nil, fmt.Errorf("max bytes %d: %w: must not be negative", opts.MaxBytes, errdef.ErrInvalid)
+	if err := opts.checkMaxBytes(); err != nil {
+		return nil, err
 	}
 	for i, l := range layers {
 		if l.Open == nil {
 			return nil, fmt.Errorf("%s: %w: no Open function", layerName(i, l), errdef.ErrInvalid)
 		}
-		if l.DiffID != "" {
-			if err := l.DiffID.Validate(); err != nil {
-				return nil, fmt.Errorf("%s: diff_id %q: %w: %v", layerName(i, l), l.DiffID, errdef.ErrInvalid, err)
-			}
+		if err := checkDiffID(l.DiffID); err != nil {
+			return nil, fmt.Errorf("%s: %w", layerName(i, l), err)
 		}
 	}
 	rt, err := openRoot(root)
@@ -52,6 +49,12 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		return nil, err
 	}
 	defer rt.Close()
+	// The root's directory file, for the spill files made in it.
+	rootDir, err := rt.OpenFile(".", os.O_RDONLY|dirFlag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("apply layers: %w", err)
+	}
+	defer rootDir.Close()
 
 	ahead := opts.Lookahead
 	if ahead == 0 {
@@ -60,13 +63,10 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 	ahead = max(ahead, 0)
 
 	spillMax := int64(maxSpill)
-	if inMemory(rt) {
+	if inMemory(rootDir) {
 		spillMax = maxSpillMem
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := opts.logger()
 	pctx, cancel := context.WithCancel(ctx)
 	streams := make([]*stream, len(layers))
 	defer func() {
@@ -81,7 +81,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		var spill *os.File
 		if !current {
 			var err error
-			if spill, err = openSpill(rt); err != nil {
+			if spill, err = openSpill(rootDir); err != nil {
 				// The stream then starts active: it reads memAhead chunks
 				// ahead and waits.
 				log.Debug("no spill file; reading ahead in memory only", "layer", i, "error", err)
@@ -111,7 +111,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		// of it is written.
 		if done, sum, err := s.result(); done {
 			if err == nil && l.DiffID != "" && sum != l.DiffID {
-				err = fmt.Errorf("layer diff_id: %w: expected %s, got %s (nothing of the layer written)", errdef.ErrDigestMismatch, l.DiffID, sum)
+				err = fmt.Errorf("%w (nothing of the layer written)", diffIDMismatch(l.DiffID, sum))
 			}
 			if err != nil {
 				s.stop()

@@ -241,27 +241,42 @@ type closeCounter struct {
 
 func (c closeCounter) Close() error { c.n.Add(1); return nil }
 
+// spillStream starts a stream over data that is read ahead into a spill
+// file in a fresh directory (skipping where O_TMPFILE is missing), and
+// returns it with the directory and the spill file.
+func spillStream(tb testing.TB, data []byte, alg digest.Algorithm, spillMax int64) (*stream, string, *os.File) {
+	tb.Helper()
+	dir := tb.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer d.Close()
+	spill, err := openSpill(d)
+	if err != nil {
+		tb.Skipf("no O_TMPFILE on this filesystem: %v", err)
+	}
+	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, alg, spill, spillMax)
+	return s, dir, spill
+}
+
+// state is what the producer of s has done so far.
+func (s *stream) state() (finished bool, spilled int64, mem int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finished, s.spilled, s.mem
+}
+
 // TestStreamSpill decompresses a stream ahead into a spill file, then reads
 // it back: same bytes, in order, and the file's blocks are freed as read.
 func TestStreamSpill(t *testing.T) {
-	rt, err := os.OpenRoot(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	spill, err := openSpill(rt)
-	if err != nil {
-		t.Skipf("no O_TMPFILE on this filesystem: %v", err)
-	}
 	data := []byte(randomBody(11<<20+123, 3))
-	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, digest.SHA256, spill, maxSpill)
+	s, dir, spill := spillStream(t, data, digest.SHA256, maxSpill)
 	defer s.stop()
 	// Not active: the producer reads everything, spilling past memAhead.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.mu.Lock()
-		finished, spilled, mem := s.finished, s.spilled, s.mem
-		s.mu.Unlock()
+		finished, spilled, mem := s.state()
 		if finished {
 			if mem != memAhead || spilled != int64(len(data)-memAhead*chunkSize) {
 				t.Errorf("mem %d chunks, spilled %d bytes", mem, spilled)
@@ -293,7 +308,7 @@ func TestStreamSpill(t *testing.T) {
 	if st.Blocks*512 > 1<<20 {
 		t.Errorf("spill file still holds %d bytes after reading", st.Blocks*512)
 	}
-	if entries, _ := os.ReadDir(rt.Name()); len(entries) != 0 {
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("spill file visible in the root: %v", entries)
 	}
 }
@@ -326,26 +341,11 @@ type readFunc func([]byte) (int, error)
 func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
 func BenchmarkStreamSpill(b *testing.B) {
-	rt, err := os.OpenRoot(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
 	data := []byte(randomBody(64<<20, 4))
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		spill, err := openSpill(rt)
-		if err != nil {
-			b.Skip(err)
-		}
-		s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, "", spill, maxSpill)
-		for {
-			s.mu.Lock()
-			f := s.finished
-			s.mu.Unlock()
-			if f {
-				break
-			}
+		s, _, _ := spillStream(b, data, "", maxSpill)
+		for finished, _, _ := s.state(); !finished; finished, _, _ = s.state() {
 			time.Sleep(100 * time.Microsecond)
 		}
 		s.activate()
@@ -358,30 +358,16 @@ func BenchmarkStreamSpill(b *testing.B) {
 // TestStreamSpillCap checks that a stream read ahead stops at its spill
 // bound and delivers everything once the writer reaches it.
 func TestStreamSpillCap(t *testing.T) {
-	rt, err := os.OpenRoot(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	spill, err := openSpill(rt)
-	if err != nil {
-		t.Skipf("no O_TMPFILE on this filesystem: %v", err)
-	}
 	data := []byte(randomBody(10<<20, 5))
-	s := newStream(context.Background(), func() (source, error) { return source{r: bytes.NewReader(data)}, nil }, 0, "", spill, 2*chunkSize)
+	s, _, _ := spillStream(t, data, "", 2*chunkSize)
 	defer s.stop()
-	state := func() (bool, int64, int) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.finished, s.spilled, s.mem
-	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if _, spilled, _ := state(); spilled >= 2*chunkSize {
+		if _, spilled, _ := s.state(); spilled >= 2*chunkSize {
 			break
 		}
 	}
 	time.Sleep(50 * time.Millisecond) // time to overrun the bound, if it would
-	finished, spilled, mem := state()
+	finished, spilled, mem := s.state()
 	if finished || mem != memAhead || spilled != 2*chunkSize {
 		t.Errorf("finished %v, %d chunks in memory, %d bytes spilled; want the bound of %d chunks and %d bytes",
 			finished, mem, spilled, memAhead, 2*chunkSize)
@@ -400,15 +386,15 @@ func TestInMemory(t *testing.T) {
 	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != 0x01021994 {
 		t.Skip("no tmpfs at /dev/shm")
 	}
-	rt, err := os.OpenRoot("/dev/shm")
+	shm, err := os.Open("/dev/shm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close()
-	if !inMemory(rt) {
+	defer shm.Close()
+	if !inMemory(shm) {
 		t.Error("tmpfs not recognised")
 	}
-	disk, err := os.OpenRoot(t.TempDir())
+	disk, err := os.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,11 @@ package unpack
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
+	"github.com/lading-oci/lading/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -79,4 +81,20 @@ type Layer struct {
 	// Name identifies the layer in errors (a digest, say); errors always
 	// give its index.
 	Name string
+}
+
+// logger returns Logger, or one that discards.
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// checkMaxBytes refuses a negative cap.
+func (o Options) checkMaxBytes() error {
+	if o.MaxBytes < 0 {
+		return fmt.Errorf("max bytes %d: %w: must not be negative", o.MaxBytes, errdef.ErrInvalid)
+	}
+	return nil
 }

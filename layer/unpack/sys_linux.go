@@ -29,16 +29,9 @@ func fdControl(f *os.File, fn func(fd int) error) error {
 	return ferr
 }
 
-// futimens sets the times of the open file f (utimensat with a NULL path).
+// futimens sets the times of the open file f.
 func futimens(f *os.File, atime, mtime time.Time) error {
-	ts := [2]unix.Timespec{timespec(atime), timespec(mtime)}
-	return fdControl(f, func(fd int) error {
-		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-		if e != 0 {
-			return &os.PathError{Op: "futimens", Path: f.Name(), Err: e}
-		}
-		return nil
-	})
+	return fdControl(f, func(fd int) error { return futimensFD(fd, f.Name(), atime, mtime) })
 }
 
 // lutimesAt sets the times of name in dir without following a symlink.
@@ -65,9 +58,7 @@ func mknodAt(dir *os.File, name string, mode uint32, major, minor uint32) error 
 
 // fsetxattr sets an extended attribute on the open file f.
 func fsetxattr(f *os.File, name string, value []byte) error {
-	return fdControl(f, func(fd int) error {
-		return unix.Fsetxattr(fd, name, value, 0)
-	})
+	return fdControl(f, func(fd int) error { return fsetxattrFD(fd, name, value) })
 }
 
 // lsetxattrAt sets an extended attribute on name (a single component) in dir
@@ -108,23 +99,18 @@ var (
 	errLoop       error = unix.ELOOP
 )
 
-// openSpill makes an unnamed temporary file in the directory of rt
+// openSpill makes an unnamed temporary file in the directory root
 // (O_TMPFILE), for decompressed data waiting to be written. It has no name,
 // so nothing in the target changes, and the kernel frees it on close or if
 // the process dies. Filesystems without O_TMPFILE return an error.
-func openSpill(rt *os.Root) (*os.File, error) {
-	d, err := rt.OpenFile(".", os.O_RDONLY|dirFlag, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
+func openSpill(root *os.File) (*os.File, error) {
 	var f *os.File
-	err = fdControl(d, func(fd int) error {
+	err := fdControl(root, func(fd int) error {
 		nfd, err := unix.Openat(fd, ".", unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			return &os.PathError{Op: "open O_TMPFILE", Path: rt.Name(), Err: err}
+			return &os.PathError{Op: "open O_TMPFILE", Path: root.Name(), Err: err}
 		}
-		f = os.NewFile(uintptr(nfd), rt.Name()+"/(spill)")
+		f = os.NewFile(uintptr(nfd), root.Name()+"/(spill)")
 		return nil
 	})
 	return f, err
@@ -193,18 +179,9 @@ func fchown(fd, uid, gid int) error {
 	return nil
 }
 
-// fchmod sets mode, set-id and sticky bits included.
-func fchmod(fd int, m os.FileMode) error {
-	mode := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		mode |= unix.S_ISUID
-	}
-	if m&os.ModeSetgid != 0 {
-		mode |= unix.S_ISGID
-	}
-	if m&os.ModeSticky != 0 {
-		mode |= unix.S_ISVTX
-	}
+// fchmod sets the permission, set-id and sticky bits of fd to mode (the
+// low twelve bits of a tar header's mode).
+func fchmod(fd int, mode uint32) error {
 	if err := unix.Fchmod(fd, mode); err != nil {
 		return &os.PathError{Op: "fchmod", Err: err}
 	}
@@ -215,12 +192,13 @@ func fsetxattrFD(fd int, name string, value []byte) error {
 	return unix.Fsetxattr(fd, name, value, 0)
 }
 
-// futimensFD sets the times of the open file fd.
-func futimensFD(fd int, atime, mtime time.Time) error {
+// futimensFD sets the times of the open file fd (utimensat with a NULL
+// path); name is for errors.
+func futimensFD(fd int, name string, atime, mtime time.Time) error {
 	ts := [2]unix.Timespec{timespec(atime), timespec(mtime)}
 	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
 	if e != 0 {
-		return &os.PathError{Op: "futimens", Err: e}
+		return &os.PathError{Op: "futimens", Path: name, Err: e}
 	}
 	return nil
 }
@@ -252,16 +230,11 @@ func processUmask() uint32 {
 	return 0o777
 }
 
-// inMemory reports whether the directory of rt is on a filesystem kept in
+// inMemory reports whether the directory dir is on a filesystem kept in
 // memory (tmpfs, ramfs), where a spill file would be memory too.
-func inMemory(rt *os.Root) bool {
-	d, err := rt.OpenFile(".", os.O_RDONLY|dirFlag, 0)
-	if err != nil {
-		return false
-	}
-	defer d.Close()
+func inMemory(dir *os.File) bool {
 	var st unix.Statfs_t
-	if err := fdControl(d, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
+	if err := fdControl(dir, func(fd int) error { return unix.Fstatfs(fd, &st) }); err != nil {
 		return false
 	}
 	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
