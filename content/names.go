@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/lading-oci/lading/errdef"
@@ -83,4 +84,23 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// TagPageSize is how many tags ListTags passes to its callback at once.
+const TagPageSize = 1000
+
+// ListTags implements TagLister for a store that has its tags in hand: it
+// sorts them, drops repeats and passes them to fn in pages of TagPageSize.
+// tags is reordered.
+func ListTags(tags []string, fn func(tags []string) error) error {
+	slices.Sort(tags)
+	tags = slices.Compact(tags)
+	for len(tags) > 0 {
+		n := min(len(tags), TagPageSize)
+		if err := fn(tags[:n:n]); err != nil {
+			return err
+		}
+		tags = tags[n:]
+	}
+	return nil
 }

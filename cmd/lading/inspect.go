@@ -157,9 +157,7 @@ func render(w io.Writer, format string, v any, text func(io.Writer) error) error
 	case "":
 		return text(w)
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(w, v)
 	}
 	tmpl, err := template.New("format").Funcs(template.FuncMap{
 		"json": func(v any) (string, error) {

@@ -5,11 +5,8 @@ import (
 	"io"
 
 	"github.com/lading-oci/lading/content"
-	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/layer/analyze"
 	"github.com/spf13/cobra"
-
-	"fmt"
 )
 
 // analyzeLayers turns an image's layers into analysis inputs whose streams
@@ -58,13 +55,9 @@ share of shipped file bytes that reach the final filesystem.`,
 			if err != nil {
 				return err
 			}
-			switch format {
-			case "json":
-				return writeJSON(cmd, rep)
-			case "":
-				return rep.WriteText(cmd.OutOrStdout(), analyze.TextOptions{Top: top, Changes: files})
-			}
-			return fmt.Errorf("--format %q: %w: want json", format, errdef.ErrInvalid)
+			return writeJSONOrText(cmd, format, rep, func(w io.Writer) error {
+				return rep.WriteText(w, analyze.TextOptions{Top: top, Changes: files})
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -97,13 +90,7 @@ func newDiffCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch format {
-			case "json":
-				return writeJSON(cmd, rep)
-			case "":
-				return rep.WriteText(cmd.OutOrStdout())
-			}
-			return fmt.Errorf("--format %q: %w: want json", format, errdef.ErrInvalid)
+			return writeJSONOrText(cmd, format, rep, rep.WriteText)
 		},
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "from indexes, this platform's images")

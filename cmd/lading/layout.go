@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -68,22 +69,18 @@ func newLsCmd(_ *rootOptions) *cobra.Command {
 				entries = append(entries, e)
 			}
 			sort.SliceStable(entries, func(i, j int) bool { return entries[i].Tag < entries[j].Tag })
-			if format == "json" {
-				return writeJSON(cmd, entries)
-			}
-			if format != "" {
-				return fmt.Errorf("--format %q: %w: want json", format, errdef.ErrInvalid)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TAG\tDIGEST\tMEDIA TYPE\tSIZE\tPLATFORM")
-			for _, e := range entries {
-				tag := e.Tag
-				if tag == "" {
-					tag = "<none>"
+			return writeJSONOrText(cmd, format, entries, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TAG\tDIGEST\tMEDIA TYPE\tSIZE\tPLATFORM")
+				for _, e := range entries {
+					tag := e.Tag
+					if tag == "" {
+						tag = "<none>"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", tag, e.Digest, e.MediaType, e.Size, strings.Join(e.Platforms, ","))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", tag, e.Digest, e.MediaType, e.Size, strings.Join(e.Platforms, ","))
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "output format: json")
@@ -123,10 +120,22 @@ func platformsOf(ctx context.Context, st *ocilayout.Store, d ocispec.Descriptor)
 	return nil
 }
 
-func writeJSON(cmd *cobra.Command, v any) error {
-	enc := json.NewEncoder(cmd.OutOrStdout())
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONOrText writes v as indented JSON for --format json, or with text
+// without --format; any other format is refused.
+func writeJSONOrText(cmd *cobra.Command, format string, v any, text func(io.Writer) error) error {
+	switch format {
+	case "json":
+		return writeJSON(cmd.OutOrStdout(), v)
+	case "":
+		return text(cmd.OutOrStdout())
+	}
+	return fmt.Errorf("--format %q: %w: want json", format, errdef.ErrInvalid)
 }
 
 func newTagCmd(_ *rootOptions) *cobra.Command {

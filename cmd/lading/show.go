@@ -193,7 +193,7 @@ config is valid. Every problem is reported, each naming the blob's digest and pa
 				return err
 			}
 			if format == "json" {
-				if err := writeJSON(cmd, rep); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 					return err
 				}
 			} else {

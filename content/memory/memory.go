@@ -22,9 +22,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// tagPageSize is how many tags Tags passes to its callback at once.
-const tagPageSize = 1000
-
 // Store is an in-memory content.Store. The zero value is not usable; call
 // New. A Store is safe for concurrent use.
 type Store struct {
@@ -209,15 +206,7 @@ func (s *Store) Tags(ctx context.Context, fn func(tags []string) error) error {
 		tags = append(tags, t)
 	}
 	s.mu.RUnlock()
-	sort.Strings(tags)
-	for len(tags) > 0 {
-		n := min(len(tags), tagPageSize)
-		if err := fn(tags[:n:n]); err != nil {
-			return err
-		}
-		tags = tags[n:]
-	}
-	return nil
+	return content.ListTags(tags, fn)
 }
 
 // Resolve returns the descriptor a tag points at or, for a digest, the

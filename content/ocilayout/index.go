@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"sort"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
@@ -16,9 +15,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// tagPageSize is how many tags Tags passes to its callback at once.
-const tagPageSize = 1000
 
 // withLock runs fn holding the layout lock: the Store's mutex and an
 // exclusive flock on the layout directory.
@@ -182,16 +178,7 @@ func (s *Store) Tags(ctx context.Context, fn func(tags []string) error) error {
 			tags = append(tags, t)
 		}
 	}
-	sort.Strings(tags)
-	tags = slices.Compact(tags)
-	for len(tags) > 0 {
-		n := min(len(tags), tagPageSize)
-		if err := fn(tags[:n:n]); err != nil {
-			return err
-		}
-		tags = tags[n:]
-	}
-	return nil
+	return content.ListTags(tags, fn)
 }
 
 // Resolve finds the descriptor for a tag (an index.json ref name) or a

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"slices"
 
+	"github.com/lading-oci/lading/layer"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -175,16 +176,7 @@ func describe(n *node, p string) DiffEntry {
 }
 
 func fileMode(n *node) fs.FileMode {
-	m := fs.FileMode(n.mode & 0o777)
-	if n.mode&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if n.mode&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if n.mode&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
+	m := layer.PermMode(int64(n.mode))
 	switch n.typ {
 	case tDir:
 		m |= fs.ModeDir

@@ -578,19 +578,7 @@ func (a *applier) clear(h *dirHandle, dir, name string) error {
 
 // ---- metadata ----
 
-func fileMode(hdr *tar.Header) os.FileMode {
-	m := os.FileMode(hdr.Mode & 0o777)
-	if hdr.Mode&0o4000 != 0 {
-		m |= os.ModeSetuid
-	}
-	if hdr.Mode&0o2000 != 0 {
-		m |= os.ModeSetgid
-	}
-	if hdr.Mode&0o1000 != 0 {
-		m |= os.ModeSticky
-	}
-	return m
-}
+func fileMode(hdr *tar.Header) os.FileMode { return layer.PermMode(hdr.Mode) }
 
 func times(hdr *tar.Header) (atime, mtime time.Time) {
 	mtime = hdr.ModTime
