@@ -48,10 +48,10 @@ type Deleter interface {
 	Delete(ctx context.Context, dgst digest.Digest) error
 }
 
-// Walker visits every stored blob once, in no particular order. Returning an
+// BlobLister visits every stored blob once, in no particular order. Returning an
 // error from fn stops the walk and returns that error.
-type Walker interface {
-	Walk(ctx context.Context, fn func(desc ocispec.Descriptor) error) error
+type BlobLister interface {
+	Blobs(ctx context.Context, fn func(desc ocispec.Descriptor) error) error
 }
 
 // Ingester opens writers for blobs whose digest may not be known until the
@@ -117,6 +117,13 @@ type Storage interface {
 	Pusher
 }
 
+// IngestStorage is a storage that also takes blobs whose digest is known
+// only once they are written: what building an image needs.
+type IngestStorage interface {
+	Storage
+	Ingester
+}
+
 // TagStore is a storage with tags: what an image reference can name.
 type TagStore interface {
 	Storage
@@ -130,7 +137,7 @@ type Store interface {
 	TagStore
 	Stater
 	Deleter
-	Walker
+	BlobLister
 	Ingester
 	Untagger
 	TagLister

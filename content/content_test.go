@@ -116,7 +116,7 @@ func TestWalkAndSelect(t *testing.T) {
 	})
 
 	var seen []string
-	err := content.Walk(ctx, s, []ocispec.Descriptor{idx}, func(_ context.Context, d ocispec.Descriptor) error {
+	err := content.WalkGraph(ctx, s, []ocispec.Descriptor{idx}, func(_ context.Context, d ocispec.Descriptor) error {
 		seen = append(seen, d.MediaType)
 		if d.Digest == images["arm64"].Digest {
 			return content.ErrSkip
@@ -137,7 +137,7 @@ func TestWalkAndSelect(t *testing.T) {
 		t.Errorf("SelectManifest arm64: %v %v", got.Digest, err)
 	}
 	img, err := content.LoadImage(ctx, s, idx, &ocispec.Platform{OS: "linux", Architecture: "amd64"})
-	if err != nil || img.Config.Architecture != "amd64" {
+	if err != nil || img.ConfigFile.Architecture != "amd64" {
 		t.Fatalf("LoadImage amd64: %v", err)
 	}
 	_, err = content.SelectManifest(ctx, s, idx, &ocispec.Platform{OS: "linux", Architecture: "s390x"})

@@ -61,16 +61,16 @@ func SuccessorsOf(desc ocispec.Descriptor, data []byte) ([]ocispec.Descriptor, e
 	return out, nil
 }
 
-// WalkFunc is called once for each descriptor a Walk reaches. Returning
+// WalkFunc is called once for each descriptor a WalkGraph reaches. Returning
 // ErrSkip keeps the walk from descending into desc's successors; any other
 // error stops the walk.
 type WalkFunc func(ctx context.Context, desc ocispec.Descriptor) error
 
-// Walk visits roots and everything reachable from them (depth first, each
+// WalkGraph visits roots and everything reachable from them (depth first, each
 // digest once), calling fn before reading a descriptor's successors. A
 // successor that cannot be fetched stops the walk with that error unless fn
 // returned ErrSkip for it.
-func Walk(ctx context.Context, f Fetcher, roots []ocispec.Descriptor, fn WalkFunc) error {
+func WalkGraph(ctx context.Context, f Fetcher, roots []ocispec.Descriptor, fn WalkFunc) error {
 	seen := make(map[digest.Digest]bool)
 	var visit func(desc ocispec.Descriptor) error
 	visit = func(desc ocispec.Descriptor) error {

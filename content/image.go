@@ -10,17 +10,17 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Image is one image read from a store: its manifest and configuration,
+// LoadedImage is one image read from a store: its manifest and configuration,
 // verified against their descriptors and validated.
-type Image struct {
+type LoadedImage struct {
 	// Desc is the manifest's descriptor (with the platform an index gave it).
 	Desc ocispec.Descriptor
-	// Manifest and ManifestBytes are the parsed and raw manifest.
-	Manifest      *ocispec.Manifest
-	ManifestBytes []byte
-	// Config and ConfigBytes are the parsed and raw configuration.
-	Config      *ocispec.Image
-	ConfigBytes []byte
+	// Manifest and RawManifest are the parsed and raw manifest.
+	Manifest    *ocispec.Manifest
+	RawManifest []byte
+	// ConfigFile and RawConfig are the parsed and raw configuration.
+	ConfigFile *ocispec.Image
+	RawConfig  []byte
 }
 
 // SelectManifest follows desc through (possibly nested) indexes to the
@@ -81,29 +81,29 @@ func SelectManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor, pla
 
 // LoadImage reads the image desc names, choosing from an index by platform
 // (nil: image.DefaultPlatform), and returns its validated manifest and config.
-func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (*Image, error) {
+func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (*LoadedImage, error) {
 	mdesc, err := SelectManifest(ctx, f, desc, platform)
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Desc: mdesc}
-	if img.ManifestBytes, err = ReadAll(ctx, f, mdesc, 0); err != nil {
+	img := &LoadedImage{Desc: mdesc}
+	if img.RawManifest, err = ReadAll(ctx, f, mdesc, 0); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", mdesc.Digest, err)
 	}
-	if img.Manifest, err = image.DecodeManifest(img.ManifestBytes); err != nil {
+	if img.Manifest, err = image.DecodeManifest(img.RawManifest); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
 	}
 	if !image.IsConfig(img.Manifest.Config.MediaType) {
 		return nil, fmt.Errorf("manifest %s: %w: config media type %q is not an image configuration (an artifact, not an image)",
 			mdesc.Digest, errdef.ErrUnsupported, img.Manifest.Config.MediaType)
 	}
-	if img.ConfigBytes, err = ReadAll(ctx, f, img.Manifest.Config, 0); err != nil {
+	if img.RawConfig, err = ReadAll(ctx, f, img.Manifest.Config, 0); err != nil {
 		return nil, fmt.Errorf("read config %s: %w", img.Manifest.Config.Digest, err)
 	}
-	if img.Config, err = image.DecodeConfig(img.ConfigBytes); err != nil {
+	if img.ConfigFile, err = image.DecodeConfig(img.RawConfig); err != nil {
 		return nil, fmt.Errorf("config %s: %w", img.Manifest.Config.Digest, err)
 	}
-	if n, m := len(img.Config.RootFS.DiffIDs), len(img.Manifest.Layers); n != m {
+	if n, m := len(img.ConfigFile.RootFS.DiffIDs), len(img.Manifest.Layers); n != m {
 		return nil, fmt.Errorf("image %s: %w: config has %d diff_ids for %d layers", mdesc.Digest, errdef.ErrInvalid, n, m)
 	}
 	return img, nil

@@ -18,7 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Options control how a layer is written by Create and Diff.
+// Options control how a layer is written by Create and CreateDiff.
 //
 // The zero value writes an uncompressed layer that keeps every attribute of
 // the filesystem except access and change times, which are never written.

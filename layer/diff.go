@@ -5,7 +5,7 @@ import (
 	"io"
 )
 
-// DiffOptions control Diff.
+// DiffOptions control CreateDiff.
 type DiffOptions struct {
 	// Options control the output as for Create.
 	Options
@@ -23,9 +23,9 @@ type DiffOptions struct {
 	OpaqueWhiteouts bool
 }
 
-// Diff writes to w, as one layer, the changes that turn the filesystem
+// CreateDiff writes to w, as one layer, the changes that turn the filesystem
 // described by base into the tree under dir; a nil base is the empty tree,
-// for which Diff writes the same layer as Create.
+// for which CreateDiff writes the same layer as Create.
 //
 // Entries that are new or changed are written as Create writes them. An
 // entry is changed when its type, mode, owner, extended attributes, symbolic
@@ -46,7 +46,7 @@ type DiffOptions struct {
 // a new name for a file the layer does not carry is written as a copy.
 // Names in dir that begin with ".wh." are refused with errdef.ErrInvalid.
 // On error, w may have received part of a layer.
-func Diff(ctx context.Context, base *Tree, dir string, w io.Writer, opts DiffOptions) (Result, error) {
+func CreateDiff(ctx context.Context, base *Tree, dir string, w io.Writer, opts DiffOptions) (Result, error) {
 	p, err := newPacker(w, opts.Options)
 	if err != nil {
 		return Result{}, err

@@ -24,8 +24,8 @@ func sameTree(t *testing.T, got, want *Tree) {
 	collect := func(dst *[]Entry) func(Entry) error {
 		return func(e Entry) error { e.ModTime, e.Hardlink = time.Time{}, ""; *dst = append(*dst, e); return nil }
 	}
-	must(t, got.Walk(collect(&g)))
-	must(t, want.Walk(collect(&w)))
+	must(t, got.Each(collect(&g)))
+	must(t, want.Each(collect(&w)))
 	for i := range max(len(g), len(w)) {
 		switch {
 		case i >= len(g):
@@ -216,7 +216,7 @@ func TestDiff(t *testing.T) {
 				opts := tt.opts
 				opts.Compression = c
 				var buf bytes.Buffer
-				res, err := Diff(context.Background(), base, dir, &buf, opts)
+				res, err := CreateDiff(context.Background(), base, dir, &buf, opts)
 				if err != nil {
 					t.Fatalf("Diff: %v", err)
 				}
@@ -253,7 +253,7 @@ func TestDiffChecks(t *testing.T) {
 		for _, c := range allCompressions {
 			want, wantRes := create(t, dir, Options{Compression: c, Timestamp: &epoch})
 			var buf bytes.Buffer
-			res, err := Diff(context.Background(), nil, dir, &buf, DiffOptions{Options: Options{Compression: c, Timestamp: &epoch}})
+			res, err := CreateDiff(context.Background(), nil, dir, &buf, DiffOptions{Options: Options{Compression: c, Timestamp: &epoch}})
 			must(t, err)
 			if !bytes.Equal(buf.Bytes(), want) || !reflect.DeepEqual(res, wantRes) {
 				t.Errorf("%v: Diff from nothing differs from Create", c)
@@ -264,10 +264,10 @@ func TestDiffChecks(t *testing.T) {
 		base := treeOf(t, newTarBuilder(t).Dir("a/", 0o755).File("a/b", "old", 0o644).File("gone", "", 0o644).Bytes())
 		var one, two bytes.Buffer
 		opts := DiffOptions{Options: Options{Compression: Gzip, Timestamp: &epoch}}
-		_, err := Diff(context.Background(), base, dir, &one, opts)
+		_, err := CreateDiff(context.Background(), base, dir, &one, opts)
 		must(t, err)
 		touch(t, dir, "a/b", time.Now().Add(time.Minute))
-		_, err = Diff(context.Background(), base, dir, &two, opts)
+		_, err = CreateDiff(context.Background(), base, dir, &two, opts)
 		must(t, err)
 		if !bytes.Equal(one.Bytes(), two.Bytes()) {
 			t.Error("two diffs of the same change differ")
@@ -285,7 +285,7 @@ func TestDiffChecks(t *testing.T) {
 	t.Run("whiteout names on disk are refused", func(t *testing.T) {
 		d := t.TempDir()
 		writeFile(t, d, "x/.wh.y", "", 0o644)
-		_, err := Diff(context.Background(), NewTree(), d, &bytes.Buffer{}, DiffOptions{})
+		_, err := CreateDiff(context.Background(), NewTree(), d, &bytes.Buffer{}, DiffOptions{})
 		if !errors.Is(err, errdef.ErrInvalid) {
 			t.Fatalf("error %v, want ErrInvalid", err)
 		}
@@ -302,7 +302,7 @@ func TestDiffChecks(t *testing.T) {
 			want []string
 		}{{DiffOptions{}, []string{"f"}}, {DiffOptions{IgnoreXattrs: true}, nil}} {
 			var buf bytes.Buffer
-			_, err := Diff(context.Background(), base, d, &buf, opts.o)
+			_, err := CreateDiff(context.Background(), base, d, &buf, opts.o)
 			must(t, err)
 			if names := entryNames(readEntries(t, buf.Bytes())); !slices.Equal(names, opts.want) {
 				t.Errorf("%+v: entries %q, want %q", opts.o, names, opts.want)

@@ -89,10 +89,10 @@ func (t *Tree) Children(p string) []string {
 	return slices.Sorted(maps.Keys(n.children))
 }
 
-// Walk calls fn for every entry but the root, depth first with the names
+// Each calls fn for every entry but the root, depth first with the names
 // of each directory in byte order (the order Create writes). An error from
 // fn stops the walk and is returned.
-func (t *Tree) Walk(fn func(Entry) error) error {
+func (t *Tree) Each(fn func(Entry) error) error {
 	return t.root.walk(fn)
 }
 

@@ -16,7 +16,7 @@ import (
 func treePaths(t testing.TB, tree *Tree) []string {
 	t.Helper()
 	var out []string
-	err := tree.Walk(func(e Entry) error {
+	err := tree.Each(func(e Entry) error {
 		out = append(out, e.Path+" "+string(e.Type))
 		return nil
 	})
@@ -180,7 +180,7 @@ func FuzzTreeApply(f *testing.F) {
 			}
 		}
 		n := 0
-		if err := tree.Walk(func(e Entry) error {
+		if err := tree.Each(func(e Entry) error {
 			for _, part := range strings.Split(e.Path, "/") {
 				if part == "" || part == "." || part == ".." {
 					t.Fatalf("unclean path %q", e.Path)
@@ -192,7 +192,7 @@ func FuzzTreeApply(f *testing.F) {
 			t.Fatal(err)
 		}
 		if n != tree.Len() {
-			t.Fatalf("Walk saw %d entries, Len = %d", n, tree.Len())
+			t.Fatalf("Each saw %d entries, Len = %d", n, tree.Len())
 		}
 	})
 }

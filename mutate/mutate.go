@@ -26,29 +26,22 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Store is what building needs: verified pushes and reads, and ingests for
-// blobs whose digest is known only once they are written.
-type Store interface {
-	content.Storage
-	content.Ingester
-}
-
-// Image is an image being edited in memory: a manifest and a config whose
+// Draft is an image being edited in memory: a manifest and a config whose
 // layers are already in the store. Write stores it.
-type Image struct {
-	Manifest ocispec.Manifest
-	Config   ocispec.Image
+type Draft struct {
+	Manifest   ocispec.Manifest
+	ConfigFile ocispec.Image
 }
 
 // New starts an empty image (no layers) for platform.
-func New(platform ocispec.Platform) *Image {
-	return &Image{
+func New(platform ocispec.Platform) *Draft {
+	return &Draft{
 		Manifest: ocispec.Manifest{
 			Versioned: specs.Versioned{SchemaVersion: 2},
 			MediaType: ocispec.MediaTypeImageManifest,
 			Layers:    []ocispec.Descriptor{},
 		},
-		Config: ocispec.Image{
+		ConfigFile: ocispec.Image{
 			Platform: ocispec.Platform{
 				Architecture: platform.Architecture,
 				OS:           platform.OS,
@@ -64,13 +57,13 @@ func New(platform ocispec.Platform) *Image {
 // From starts an edit of an image read from a store. Docker schema 2 media
 // types are converted to their OCI equivalents (the blobs are unchanged),
 // since the result is an OCI manifest.
-func From(img *content.Image) (*Image, error) {
-	var out Image
+func From(img *content.LoadedImage) (*Draft, error) {
+	var out Draft
 	// Deep copies through JSON keep the source untouched.
-	if err := json.Unmarshal(img.ManifestBytes, &out.Manifest); err != nil {
+	if err := json.Unmarshal(img.RawManifest, &out.Manifest); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w: %v", img.Desc.Digest, errdef.ErrInvalid, err)
 	}
-	if err := json.Unmarshal(img.ConfigBytes, &out.Config); err != nil {
+	if err := json.Unmarshal(img.RawConfig, &out.ConfigFile); err != nil {
 		return nil, fmt.Errorf("config %s: %w: %v", img.Manifest.Config.Digest, errdef.ErrInvalid, err)
 	}
 	out.Manifest.MediaType = ocispec.MediaTypeImageManifest
@@ -82,8 +75,8 @@ func From(img *content.Image) (*Image, error) {
 	if out.Manifest.Layers == nil {
 		out.Manifest.Layers = []ocispec.Descriptor{}
 	}
-	if out.Config.RootFS.DiffIDs == nil {
-		out.Config.RootFS.DiffIDs = []digest.Digest{}
+	if out.ConfigFile.RootFS.DiffIDs == nil {
+		out.ConfigFile.RootFS.DiffIDs = []digest.Digest{}
 	}
 	return &out, nil
 }
@@ -102,16 +95,16 @@ func ociLayerType(mt string) string {
 
 // AddLayer appends a layer already in the store, with its diff_id and a
 // history entry.
-func (m *Image) AddLayer(desc ocispec.Descriptor, diffID digest.Digest, h ocispec.History) {
+func (m *Draft) AddLayer(desc ocispec.Descriptor, diffID digest.Digest, h ocispec.History) {
 	m.Manifest.Layers = append(m.Manifest.Layers, desc)
-	m.Config.RootFS.DiffIDs = append(m.Config.RootFS.DiffIDs, diffID)
-	m.Config.History = append(m.Config.History, h)
+	m.ConfigFile.RootFS.DiffIDs = append(m.ConfigFile.RootFS.DiffIDs, diffID)
+	m.ConfigFile.History = append(m.ConfigFile.History, h)
 }
 
 // Write stores the config and the manifest and returns the manifest's
 // descriptor, carrying the config's platform.
-func Write(ctx context.Context, dst content.Pusher, m *Image) (ocispec.Descriptor, error) {
-	cfg, err := json.Marshal(m.Config)
+func Write(ctx context.Context, dst content.Pusher, m *Draft) (ocispec.Descriptor, error) {
+	cfg, err := json.Marshal(m.ConfigFile)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -137,7 +130,7 @@ func Write(ctx context.Context, dst content.Pusher, m *Image) (ocispec.Descripto
 	if err := dst.Push(ctx, mdesc, strings.NewReader(string(man))); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("store manifest: %w", err)
 	}
-	p := m.Config.Platform
+	p := m.ConfigFile.Platform
 	mdesc.Platform = &ocispec.Platform{Architecture: p.Architecture, OS: p.OS, OSVersion: p.OSVersion, OSFeatures: p.OSFeatures, Variant: p.Variant}
 	return mdesc, nil
 }
@@ -172,7 +165,7 @@ type ConfigChanges struct {
 // Apply makes the changes to m after checking them; an invalid change
 // (a malformed Env entry or port) is an error matching errdef.ErrInvalid and
 // leaves m untouched.
-func (c ConfigChanges) Apply(m *Image) error {
+func (c ConfigChanges) Apply(m *Draft) error {
 	for _, e := range c.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return fmt.Errorf("env %q: %w: want KEY=VALUE", e, errdef.ErrInvalid)
@@ -191,7 +184,7 @@ func (c ConfigChanges) Apply(m *Image) error {
 			return fmt.Errorf("volume %q: %w: empty path", v, errdef.ErrInvalid)
 		}
 	}
-	cfg := &m.Config.Config
+	cfg := &m.ConfigFile.Config
 	if c.Entrypoint != nil {
 		cfg.Entrypoint = slices.Clone(c.Entrypoint)
 	}
@@ -211,7 +204,7 @@ func (c ConfigChanges) Apply(m *Image) error {
 		cfg.StopSignal = *c.StopSignal
 	}
 	if c.Author != nil {
-		m.Config.Author = *c.Author
+		m.ConfigFile.Author = *c.Author
 	}
 	for _, p := range ports {
 		if cfg.ExposedPorts == nil {
@@ -238,16 +231,16 @@ func (c ConfigChanges) Apply(m *Image) error {
 		maps.Copy(m.Manifest.Annotations, c.Annotations)
 	}
 	if c.Platform != nil {
-		m.Config.OS = c.Platform.OS
-		m.Config.Architecture = c.Platform.Architecture
-		m.Config.Variant = c.Platform.Variant
+		m.ConfigFile.OS = c.Platform.OS
+		m.ConfigFile.Architecture = c.Platform.Architecture
+		m.ConfigFile.Variant = c.Platform.Variant
 		if c.Platform.OSVersion != "" {
-			m.Config.OSVersion = c.Platform.OSVersion
+			m.ConfigFile.OSVersion = c.Platform.OSVersion
 		}
 	}
 	if c.Created != nil {
 		t := c.Created.UTC()
-		m.Config.Created = &t
+		m.ConfigFile.Created = &t
 	}
 	return nil
 }

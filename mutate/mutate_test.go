@@ -31,7 +31,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 
 func TestConfigChangesApply(t *testing.T) {
 	m := New(ocispec.Platform{OS: "linux", Architecture: "amd64"})
-	m.Config.Config.Env = []string{"PATH=/bin", "A=1"}
+	m.ConfigFile.Config.Env = []string{"PATH=/bin", "A=1"}
 	wd, user := "/srv", "app"
 	created := time.Date(2024, 5, 1, 12, 0, 0, 0, time.FixedZone("x", 3600))
 	err := ConfigChanges{
@@ -50,7 +50,7 @@ func TestConfigChangesApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := m.Config.Config
+	c := m.ConfigFile.Config
 	if got := c.Env; len(got) != 3 || got[0] != "PATH=/bin" || got[1] != "A=2" || got[2] != "B=3" {
 		t.Errorf("Env = %v", got)
 	}
@@ -63,11 +63,11 @@ func TestConfigChangesApply(t *testing.T) {
 	if _, ok := c.ExposedPorts["53/udp"]; !ok {
 		t.Errorf("ExposedPorts = %v", c.ExposedPorts)
 	}
-	if m.Config.Architecture != "arm64" || m.Config.Variant != "v8" || m.Manifest.Annotations["a"] != "b" || c.Labels["k"] != "v" {
-		t.Errorf("config = %+v", m.Config)
+	if m.ConfigFile.Architecture != "arm64" || m.ConfigFile.Variant != "v8" || m.Manifest.Annotations["a"] != "b" || c.Labels["k"] != "v" {
+		t.Errorf("config = %+v", m.ConfigFile)
 	}
-	if m.Config.Created.Location() != time.UTC || !m.Config.Created.Equal(created) {
-		t.Errorf("Created = %v", m.Config.Created)
+	if m.ConfigFile.Created.Location() != time.UTC || !m.ConfigFile.Created.Equal(created) {
+		t.Errorf("Created = %v", m.ConfigFile.Created)
 	}
 
 	for _, bad := range []ConfigChanges{
@@ -78,11 +78,11 @@ func TestConfigChangesApply(t *testing.T) {
 		{ExposedPorts: []string{"080"}},
 		{Volumes: []string{""}},
 	} {
-		before := m.Config.Config.Env
+		before := m.ConfigFile.Config.Env
 		if err := bad.Apply(m); !errors.Is(err, errdef.ErrInvalid) {
 			t.Errorf("%+v: err = %v, want ErrInvalid", bad, err)
 		}
-		if len(m.Config.Config.Env) != len(before) {
+		if len(m.ConfigFile.Config.Env) != len(before) {
 			t.Errorf("%+v: a refused change modified the image", bad)
 		}
 	}
@@ -106,8 +106,8 @@ func TestBuildOnMemoryStore(t *testing.T) {
 	if len(img.Manifest.Layers) != 1 || img.Manifest.Layers[0].MediaType != ocispec.MediaTypeImageLayerZstd {
 		t.Fatalf("layers = %+v", img.Manifest.Layers)
 	}
-	if !img.Config.Created.Equal(ts) || img.Config.History[0].CreatedBy != "test" {
-		t.Errorf("created %v history %+v", img.Config.Created, img.Config.History)
+	if !img.ConfigFile.Created.Equal(ts) || img.ConfigFile.History[0].CreatedBy != "test" {
+		t.Errorf("created %v history %+v", img.ConfigFile.Created, img.ConfigFile.History)
 	}
 
 	// The same build again gives the same digest (reproducible), and a
@@ -126,7 +126,7 @@ func TestBuildOnMemoryStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(img2.Manifest.Layers) != 2 || img2.Manifest.Layers[0].Digest != img.Manifest.Layers[0].Digest || len(img2.Config.History) != 2 {
+	if len(img2.Manifest.Layers) != 2 || img2.Manifest.Layers[0].Digest != img.Manifest.Layers[0].Digest || len(img2.ConfigFile.History) != 2 {
 		t.Errorf("stacked image: %+v", img2.Manifest)
 	}
 
@@ -162,7 +162,7 @@ func TestAppendRefusesGarbage(t *testing.T) {
 		t.Fatal("append of a text file succeeded")
 	}
 	var n int
-	_ = s.Walk(ctx, func(ocispec.Descriptor) error { n++; return nil })
+	_ = s.Blobs(ctx, func(ocispec.Descriptor) error { n++; return nil })
 	if n != 2 {
 		t.Errorf("store holds %d blobs after a failed append, want the 2 of the base", n)
 	}

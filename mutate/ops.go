@@ -56,7 +56,7 @@ func (o LayerOptions) history() ocispec.History {
 }
 
 // ingest runs write against a fresh ingest and commits what it produced.
-func ingest(ctx context.Context, s Store, write func(w io.Writer) (layer.Result, error)) (layer.Result, error) {
+func ingest(ctx context.Context, s content.IngestStorage, write func(w io.Writer) (layer.Result, error)) (layer.Result, error) {
 	w, err := s.Ingest(ctx, "")
 	if err != nil {
 		return layer.Result{}, err
@@ -75,7 +75,7 @@ func ingest(ctx context.Context, s Store, write func(w io.Writer) (layer.Result,
 }
 
 // AddDir writes dir as one new layer blob into s.
-func AddDir(ctx context.Context, s Store, dir string, opts LayerOptions) (layer.Result, error) {
+func AddDir(ctx context.Context, s content.IngestStorage, dir string, opts LayerOptions) (layer.Result, error) {
 	return ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
 		return layer.Create(ctx, dir, w, opts.layerOptions())
 	})
@@ -84,7 +84,7 @@ func AddDir(ctx context.Context, s Store, dir string, opts LayerOptions) (layer.
 // AddTar stores a ready layer file (tar, tar.gz or tar.zst) as it is, and
 // computes its diff_id while storing it. The layer is checked to be a tar
 // stream that ends properly.
-func AddTar(ctx context.Context, s Store, r io.Reader) (layer.Result, error) {
+func AddTar(ctx context.Context, s content.IngestStorage, r io.Reader) (layer.Result, error) {
 	return ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
 		blobHash := sha256.New()
 		counter := &countWriter{}
@@ -145,7 +145,7 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 
 // start returns the image to build on: a copy of base, or an empty image for
 // platform.
-func start(base *content.Image, platform ocispec.Platform) (*Image, error) {
+func start(base *content.LoadedImage, platform ocispec.Platform) (*Draft, error) {
 	if base == nil {
 		return New(platform), nil
 	}
@@ -156,7 +156,7 @@ func start(base *content.Image, platform ocispec.Platform) (*Image, error) {
 type BuildOptions struct {
 	LayerOptions
 	// Base is the image to build on; nil builds from nothing.
-	Base *content.Image
+	Base *content.LoadedImage
 	// Platform of an image built from nothing (default: the running one).
 	Platform *ocispec.Platform
 	// Changes to the configuration, applied after the layer is added.
@@ -165,7 +165,7 @@ type BuildOptions struct {
 
 // Build makes dir into one new layer on top of opts.Base (or of nothing),
 // with a config and history entry, and stores the new image in s.
-func Build(ctx context.Context, s Store, dir string, opts BuildOptions) (ocispec.Descriptor, error) {
+func Build(ctx context.Context, s content.IngestStorage, dir string, opts BuildOptions) (ocispec.Descriptor, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("build context: %w", err)
 	} else if !fi.IsDir() {
@@ -188,7 +188,7 @@ func Build(ctx context.Context, s Store, dir string, opts BuildOptions) (ocispec
 
 // finish adds the layer (if any), applies changes, sets the creation time
 // and writes the image.
-func finish(ctx context.Context, s Store, m *Image, res *layer.Result, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+func finish(ctx context.Context, s content.IngestStorage, m *Draft, res *layer.Result, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
 	if res != nil {
 		m.AddLayer(res.Descriptor, res.DiffID, lo.history())
 	}
@@ -203,7 +203,7 @@ func finish(ctx context.Context, s Store, m *Image, res *layer.Result, lo LayerO
 }
 
 // Append stores a ready layer file r on top of base.
-func Append(ctx context.Context, s Store, base *content.Image, r io.Reader, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+func Append(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, r io.Reader, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
 	m, err := start(base, image.DefaultPlatform())
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -217,7 +217,7 @@ func Append(ctx context.Context, s Store, base *content.Image, r io.Reader, lo L
 
 // Mutate changes an image's configuration and annotations without touching
 // its layers.
-func Mutate(ctx context.Context, s Store, base *content.Image, changes ConfigChanges) (ocispec.Descriptor, error) {
+func Mutate(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, changes ConfigChanges) (ocispec.Descriptor, error) {
 	m, err := From(base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -230,7 +230,7 @@ func Mutate(ctx context.Context, s Store, base *content.Image, changes ConfigCha
 
 // Tree reads an image's layers into a layer.Tree: its final filesystem,
 // described without writing any file.
-func Tree(ctx context.Context, f content.Fetcher, img *content.Image) (*layer.Tree, error) {
+func Tree(ctx context.Context, f content.Fetcher, img *content.LoadedImage) (*layer.Tree, error) {
 	t := layer.NewTree()
 	for i, l := range img.Manifest.Layers {
 		if err := func() error {
@@ -272,7 +272,7 @@ type CommitOptions struct {
 
 // Commit records the changes made to dir, a root filesystem unpacked from
 // base, as one new layer with whiteouts on top of base.
-func Commit(ctx context.Context, s Store, base *content.Image, dir string, opts CommitOptions) (ocispec.Descriptor, error) {
+func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, dir string, opts CommitOptions) (ocispec.Descriptor, error) {
 	tree, err := Tree(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -282,7 +282,7 @@ func Commit(ctx context.Context, s Store, base *content.Image, dir string, opts 
 		return ocispec.Descriptor{}, err
 	}
 	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
-		return layer.Diff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.IgnoreOwner})
+		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.IgnoreOwner})
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -293,7 +293,7 @@ func Commit(ctx context.Context, s Store, base *content.Image, dir string, opts 
 // Flatten squashes all of base's layers into one. The root filesystem is
 // unpacked into a temporary directory (under tmpDir; "" for the system's)
 // and written again as a single layer.
-func Flatten(ctx context.Context, s Store, base *content.Image, tmpDir string, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
+func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, tmpDir string, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
 	dir, err := os.MkdirTemp(tmpDir, "lading-flatten-")
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -308,8 +308,8 @@ func Flatten(ctx context.Context, s Store, base *content.Image, tmpDir string, l
 		return ocispec.Descriptor{}, err
 	}
 	m.Manifest.Layers = []ocispec.Descriptor{}
-	m.Config.RootFS.DiffIDs = nil
-	m.Config.History = nil
+	m.ConfigFile.RootFS.DiffIDs = nil
+	m.ConfigFile.History = nil
 	res, err := AddDir(ctx, s, dir, lo)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -332,10 +332,10 @@ type UnpackOptions struct {
 // Unpack applies img's layers in order into dir, each checked against its
 // diff_id and its blob digest while it streams. Later layers are
 // decompressed while earlier ones are written (see unpack.ApplyLayers).
-func Unpack(ctx context.Context, f content.Fetcher, img *content.Image, dir string, opts UnpackOptions) error {
-	if len(img.Config.RootFS.DiffIDs) != len(img.Manifest.Layers) {
+func Unpack(ctx context.Context, f content.Fetcher, img *content.LoadedImage, dir string, opts UnpackOptions) error {
+	if len(img.ConfigFile.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
-			len(img.Manifest.Layers), len(img.Config.RootFS.DiffIDs))
+			len(img.Manifest.Layers), len(img.ConfigFile.RootFS.DiffIDs))
 	}
 	layers := make([]unpack.Layer, len(img.Manifest.Layers))
 	for i, l := range img.Manifest.Layers {
@@ -347,7 +347,7 @@ func Unpack(ctx context.Context, f content.Fetcher, img *content.Image, dir stri
 				}
 				return verifiedBlob{content.NewVerifyReader(rc, l), rc}, nil
 			},
-			DiffID: img.Config.RootFS.DiffIDs[i],
+			DiffID: img.ConfigFile.RootFS.DiffIDs[i],
 			Name:   l.Digest.String(),
 		}
 	}

@@ -56,7 +56,7 @@ func (e *editFlags) outside(dir string) error {
 type editJob struct {
 	st      *ocilayout.Store
 	tag     string
-	base    *content.Image
+	base    *content.LoadedImage
 	changes mutate.ConfigChanges
 	layer   mutate.LayerOptions
 }

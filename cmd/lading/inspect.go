@@ -55,8 +55,8 @@ type manifestView struct {
 	Platform  string `json:"Platform,omitempty"`
 }
 
-func imageView(img *content.Image) *inspectView {
-	c := img.Config
+func imageView(img *content.LoadedImage) *inspectView {
+	c := img.ConfigFile
 	v := &inspectView{
 		Id:           img.Manifest.Config.Digest.String(),
 		Digest:       img.Desc.Digest.String(),

@@ -11,7 +11,7 @@ import (
 
 // analyzeLayers turns an image's layers into analysis inputs whose streams
 // are verified against their descriptors.
-func analyzeLayers(ctx context.Context, f content.Fetcher, img *content.Image) []analyze.Layer {
+func analyzeLayers(ctx context.Context, f content.Fetcher, img *content.LoadedImage) []analyze.Layer {
 	out := make([]analyze.Layer, len(img.Manifest.Layers))
 	for i, l := range img.Manifest.Layers {
 		out[i] = analyze.Layer{Digest: l.Digest, Open: func() (io.ReadCloser, error) {
@@ -86,7 +86,7 @@ func newDiffCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := analyze.Diff(ctx, analyzeLayers(ctx, sa, a), analyzeLayers(ctx, sb, b), analyze.DiffOptions{})
+			rep, err := analyze.Compare(ctx, analyzeLayers(ctx, sa, a), analyzeLayers(ctx, sb, b), analyze.CompareOptions{})
 			if err != nil {
 				return err
 			}

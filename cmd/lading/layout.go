@@ -115,7 +115,7 @@ func platformsOf(ctx context.Context, st *ocilayout.Store, d ocispec.Descriptor)
 		if err != nil {
 			return nil
 		}
-		return []string{image.FormatPlatform(img.Config.Platform)}
+		return []string{image.FormatPlatform(img.ConfigFile.Platform)}
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func copyGraph(ctx context.Context, src, dst *ocilayout.Store, desc ocispec.Desc
 	if sameDir(src.Dir(), dst.Dir()) {
 		return nil
 	}
-	return content.Walk(ctx, src, []ocispec.Descriptor{desc}, func(ctx context.Context, d ocispec.Descriptor) error {
+	return content.WalkGraph(ctx, src, []ocispec.Descriptor{desc}, func(ctx context.Context, d ocispec.Descriptor) error {
 		if err := content.Copy(ctx, src, dst, d); err != nil {
 			return fmt.Errorf("copy %s: %w", d.Digest, err)
 		}

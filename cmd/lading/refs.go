@@ -134,7 +134,7 @@ func openSelected(ctx context.Context, s, platform string) (*ocilayout.Store, oc
 }
 
 // loadImage opens s and loads its image for platform ("" for this machine's).
-func loadImage(ctx context.Context, s, platform string) (*ocilayout.Store, *content.Image, error) {
+func loadImage(ctx context.Context, s, platform string) (*ocilayout.Store, *content.LoadedImage, error) {
 	p, err := parsePlatform(platform)
 	if err != nil {
 		return nil, nil, err

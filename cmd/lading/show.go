@@ -59,7 +59,7 @@ func newConfigCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(img.ConfigBytes)
+			_, err = cmd.OutOrStdout().Write(img.RawConfig)
 			return err
 		},
 	}

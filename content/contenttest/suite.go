@@ -46,7 +46,7 @@ func Suite(t *testing.T, newStore func(t *testing.T) content.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ConcurrentPush", testConcurrentPush},
 		{"Delete", testDelete},
-		{"Walk", testWalk},
+		{"Blobs", testBlobs},
 		{"Tags", testTags},
 		{"TagMissingBlob", testTagMissingBlob},
 		{"TagInvalid", testTagInvalid},
@@ -531,7 +531,7 @@ func testDelete(t *testing.T, s content.Store) {
 	wantContent(t, s, desc, data)
 }
 
-func testWalk(t *testing.T, s content.Store) {
+func testBlobs(t *testing.T, s content.Store) {
 	ctx := context.Background()
 	want := map[digest.Digest]int64{}
 	for i := range 5 {
@@ -543,7 +543,7 @@ func testWalk(t *testing.T, s content.Store) {
 		want[desc.Digest] = desc.Size
 	}
 	got := map[digest.Digest]int64{}
-	err := s.Walk(ctx, func(d ocispec.Descriptor) error {
+	err := s.Blobs(ctx, func(d ocispec.Descriptor) error {
 		if _, dup := got[d.Digest]; dup {
 			t.Errorf("walk visited %s twice", d.Digest)
 		}
@@ -558,7 +558,7 @@ func testWalk(t *testing.T, s content.Store) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err = s.Walk(ctx, func(ocispec.Descriptor) error { calls++; return stop })
+	err = s.Blobs(ctx, func(ocispec.Descriptor) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("walk with a failing callback: err %v after %d calls, want %v after 1", err, calls, stop)
 	}

@@ -145,9 +145,9 @@ func (s *Store) Delete(ctx context.Context, dgst digest.Digest) error {
 	return nil
 }
 
-// Walk calls fn for every stored blob, in digest order. fn may call other
+// Blobs calls fn for every stored blob, in digest order. fn may call other
 // methods of the store.
-func (s *Store) Walk(ctx context.Context, fn func(desc ocispec.Descriptor) error) error {
+func (s *Store) Blobs(ctx context.Context, fn func(desc ocispec.Descriptor) error) error {
 	s.mu.RLock()
 	descs := make([]ocispec.Descriptor, 0, len(s.blobs))
 	for d, b := range s.blobs {

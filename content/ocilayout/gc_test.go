@@ -29,7 +29,7 @@ func gc(t *testing.T, s *ocilayout.Store, opts ocilayout.GCOptions) *ocilayout.G
 func present(t *testing.T, s *ocilayout.Store) []digest.Digest {
 	t.Helper()
 	var out []digest.Digest
-	if err := s.Walk(context.Background(), func(d ocispec.Descriptor) error { out = append(out, d.Digest); return nil }); err != nil {
+	if err := s.Blobs(context.Background(), func(d ocispec.Descriptor) error { out = append(out, d.Digest); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(out)

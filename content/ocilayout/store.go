@@ -505,7 +505,7 @@ func (s *Store) walkBlobs(ctx context.Context, fn func(b blobFile) error) error 
 	return nil
 }
 
-// Walk calls fn for every blob under blobs/ whose name is a valid digest.
-func (s *Store) Walk(ctx context.Context, fn func(desc ocispec.Descriptor) error) error {
+// Blobs calls fn for every blob under blobs/ whose name is a valid digest.
+func (s *Store) Blobs(ctx context.Context, fn func(desc ocispec.Descriptor) error) error {
 	return s.walkBlobs(ctx, func(b blobFile) error { return fn(b.desc) })
 }

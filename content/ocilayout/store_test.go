@@ -188,7 +188,7 @@ func TestVerifyOnRead(t *testing.T) {
 	}
 }
 
-func TestWalkSkipsForeignFiles(t *testing.T) {
+func TestBlobsSkipsForeignFiles(t *testing.T) {
 	s := newLayout(t)
 	data, desc := contenttest.Blob(t, 10)
 	contenttest.Push(t, s, desc, data)
@@ -201,7 +201,7 @@ func TestWalkSkipsForeignFiles(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(s.Dir(), "blobs/sha256/"+strings.Repeat("b", 64)), 0o755)
 	var got []digest.Digest
-	s.Walk(context.Background(), func(d ocispec.Descriptor) error { got = append(got, d.Digest); return nil })
+	s.Blobs(context.Background(), func(d ocispec.Descriptor) error { got = append(got, d.Digest); return nil })
 	if len(got) != 1 || got[0] != desc.Digest {
 		t.Fatalf("walk found %v, want only %s", got, desc.Digest)
 	}

@@ -41,7 +41,7 @@ func TestVerifyClean(t *testing.T) {
 		t.Fatalf("clean layout has problems:\n%v", rep.Err())
 	}
 	var n, bytes int64
-	s.Walk(context.Background(), func(d ocispec.Descriptor) error { n++; bytes += d.Size; return nil })
+	s.Blobs(context.Background(), func(d ocispec.Descriptor) error { n++; bytes += d.Size; return nil })
 	if rep.Blobs != n || rep.Bytes != bytes || n != 8 {
 		t.Fatalf("report counts %d blobs / %d bytes, store has %d / %d (want 8 blobs)", rep.Blobs, rep.Bytes, n, bytes)
 	}

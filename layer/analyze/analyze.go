@@ -25,7 +25,7 @@ import (
 
 // Layer is one layer blob of an image, in application order (base first).
 type Layer struct {
-	// Digest names the blob in reports; it is not verified here. Diff uses
+	// Digest names the blob in reports; it is not verified here. Compare uses
 	// equal digests of a common prefix to read shared base layers once.
 	Digest digest.Digest
 	// Open returns the layer blob, compressed with gzip or zstd or not at all.

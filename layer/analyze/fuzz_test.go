@@ -32,8 +32,8 @@ func FuzzAnalyze(f *testing.F) {
 		if rep.Efficiency < 0 || rep.Efficiency > 1 {
 			t.Fatalf("efficiency %v", rep.Efficiency)
 		}
-		if _, err := Diff(context.Background(), []Layer{l}, []Layer{l, l}, DiffOptions{MaxPaths: 1 << 12}); err != nil {
-			t.Fatalf("Diff failed where Analyze did not: %v", err)
+		if _, err := Compare(context.Background(), []Layer{l}, []Layer{l, l}, CompareOptions{MaxPaths: 1 << 12}); err != nil {
+			t.Fatalf("Compare failed where Analyze did not: %v", err)
 		}
 	})
 }

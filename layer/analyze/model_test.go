@@ -153,7 +153,7 @@ func TestAnalyzeMatchesModel(t *testing.T) {
 			t.Fatalf("iteration %d: total/final %d/%d, model %d/%d", iter, rep.TotalBytes, rep.FinalBytes, total, final)
 		}
 		checkInvariants(t, rep)
-		d, err := Diff(context.Background(), nil, image(t, layers...), DiffOptions{})
+		d, err := Compare(context.Background(), nil, image(t, layers...), CompareOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

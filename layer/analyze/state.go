@@ -102,7 +102,7 @@ type record struct {
 	hardlink bool
 }
 
-// meta are the attributes Diff compares besides content.
+// meta are the attributes Compare compares besides content.
 type meta struct {
 	mode     uint32
 	uid, gid uint32

@@ -101,7 +101,7 @@ func changeMark(k ChangeKind) string {
 
 // WriteText writes one line per path, in path order: "+ path" for added,
 // "- path" for removed and "M path (content, mode)" for changed paths.
-func (d *DiffReport) WriteText(w io.Writer) error {
+func (d *Comparison) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	a, r, c := d.Added, d.Removed, d.Changed
 	for len(a)+len(r)+len(c) > 0 {

@@ -82,10 +82,10 @@ func TestShortDigest(t *testing.T) {
 }
 
 func TestDiffWriteText(t *testing.T) {
-	d := &DiffReport{
-		Added:   []DiffEntry{{Path: "a"}, {Path: "c/new"}},
-		Removed: []DiffEntry{{Path: "b"}, {Path: "z"}},
-		Changed: []DiffEntry{{Path: "c", Changes: []string{DiffContent, DiffMode}}},
+	d := &Comparison{
+		Added:   []Difference{{Path: "a"}, {Path: "c/new"}},
+		Removed: []Difference{{Path: "b"}, {Path: "z"}},
+		Changed: []Difference{{Path: "c", Changes: []string{DiffContent, DiffMode}}},
 	}
 	var buf bytes.Buffer
 	if err := d.WriteText(&buf); err != nil {
@@ -96,7 +96,7 @@ func TestDiffWriteText(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}
 	buf.Reset()
-	if err := (&DiffReport{}).WriteText(&buf); err != nil || buf.Len() != 0 {
+	if err := (&Comparison{}).WriteText(&buf); err != nil || buf.Len() != 0 {
 		t.Errorf("empty diff wrote %q, %v", buf.String(), err)
 	}
 }

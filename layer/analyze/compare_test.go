@@ -11,7 +11,7 @@ import (
 )
 
 // summary renders a diff as "+p", "-p" and "Mp(a,b)" items for comparison.
-func summary(d *DiffReport) []string {
+func summary(d *Comparison) []string {
 	var out []string
 	for _, e := range d.Added {
 		out = append(out, "+"+e.Path)
@@ -25,7 +25,7 @@ func summary(d *DiffReport) []string {
 	return out
 }
 
-func TestDiff(t *testing.T) {
+func TestCompare(t *testing.T) {
 	base := L(dir("etc"), fileC("etc/conf", "aaaa"), symlink("etc/link", "conf"), dir("bin"), fileC("bin/tool", "tool"))
 	tests := []struct {
 		name string
@@ -106,7 +106,7 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, err := Diff(context.Background(), image(t, tc.a...), image(t, tc.b...), DiffOptions{})
+			rep, err := Compare(context.Background(), image(t, tc.a...), image(t, tc.b...), CompareOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestDiff(t *testing.T) {
 				t.Errorf("diff:\n got %q\nwant %q", got, tc.want)
 			}
 			// The reverse diff swaps added and removed.
-			rev, err := Diff(context.Background(), image(t, tc.b...), image(t, tc.a...), DiffOptions{})
+			rev, err := Compare(context.Background(), image(t, tc.b...), image(t, tc.a...), CompareOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,17 +128,17 @@ func TestDiff(t *testing.T) {
 func TestDiffEntries(t *testing.T) {
 	a := image(t, L(dir("d"), fileC("d/f", "abc")))
 	b := image(t, L(dir("d"), fileC("d/f", "abc").withMode(0o4755), symlink("d/s", "f"), dir("e").withMode(0o700)))
-	rep, err := Diff(context.Background(), a, b, DiffOptions{})
+	rep, err := Compare(context.Background(), a, b, CompareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &DiffReport{
-		Added: []DiffEntry{
+	want := &Comparison{
+		Added: []Difference{
 			{Path: "d/s", Type: TypeSymlink, Mode: fs.ModeSymlink | 0o644, Link: "f"},
 			{Path: "e", Type: TypeDir, Mode: fs.ModeDir | 0o700},
 		},
-		Removed: []DiffEntry{},
-		Changed: []DiffEntry{{Path: "d/f", Type: TypeFile, Size: 3, Mode: fs.ModeSetuid | 0o755, Changes: []string{DiffMode}}},
+		Removed: []Difference{},
+		Changed: []Difference{{Path: "d/f", Type: TypeFile, Size: 3, Mode: fs.ModeSetuid | 0o755, Changes: []string{DiffMode}}},
 	}
 	if !reflect.DeepEqual(rep, want) {
 		t.Errorf("got  %+v\nwant %+v", rep, want)
@@ -151,7 +151,7 @@ func TestDiffReadsSharedLayersOnce(t *testing.T) {
 	top := blobLayer(tarBytes(t, fileC("app", "v1")), &aOpens)
 	a := []Layer{base, top}
 	b := []Layer{base, blobLayer(tarBytes(t, fileC("app", "v2"), wh("usr/big")), nil)}
-	rep, err := Diff(context.Background(), a, b, DiffOptions{})
+	rep, err := Compare(context.Background(), a, b, CompareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestDiffReadsSharedLayersOnce(t *testing.T) {
 	}
 	// Entirely shared images: an empty diff, each layer read once.
 	baseOpens.Store(0)
-	rep, err = Diff(context.Background(), []Layer{base}, []Layer{base}, DiffOptions{})
+	rep, err = Compare(context.Background(), []Layer{base}, []Layer{base}, CompareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +174,10 @@ func TestDiffReadsSharedLayersOnce(t *testing.T) {
 
 func TestDiffErrors(t *testing.T) {
 	ok := image(t, L(fileC("a", "1")))
-	if _, err := Diff(context.Background(), ok, append(ok, failingLayer()), DiffOptions{}); !errors.Is(err, errOpen) {
+	if _, err := Compare(context.Background(), ok, append(ok, failingLayer()), CompareOptions{}); !errors.Is(err, errOpen) {
 		t.Errorf("failing layer of b: err = %v", err)
 	}
-	if _, err := Diff(context.Background(), []Layer{failingLayer()}, []Layer{failingLayer()}, DiffOptions{}); !errors.Is(err, errOpen) {
+	if _, err := Compare(context.Background(), []Layer{failingLayer()}, []Layer{failingLayer()}, CompareOptions{}); !errors.Is(err, errOpen) {
 		t.Errorf("failing shared layer: err = %v", err)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// DiffOptions configure Diff.
-type DiffOptions struct {
+// CompareOptions configure Compare.
+type CompareOptions struct {
 	// Concurrency is how many layers of each image are read ahead while
 	// earlier ones are applied (default 2).
 	Concurrency int
@@ -19,7 +19,7 @@ type DiffOptions struct {
 	MaxPaths int
 }
 
-// What a changed path differs in, as listed in DiffEntry.Changes.
+// What a changed path differs in, as listed in Difference.Changes.
 const (
 	DiffType    = "type"    // the entry type differs; nothing else is compared
 	DiffContent = "content" // regular-file bodies hash differently (sha256)
@@ -30,9 +30,9 @@ const (
 	DiffDevice  = "device"  // device numbers differ
 )
 
-// DiffEntry is one path of a DiffReport. For changed paths it describes the
+// Difference is one path of a Comparison. For changed paths it describes the
 // path in the second image.
-type DiffEntry struct {
+type Difference struct {
 	Path string `json:"path"`
 	// Type is the type in the final filesystem; hardlinked files are TypeFile.
 	Type FileType `json:"type"`
@@ -48,21 +48,21 @@ type DiffEntry struct {
 	Changes []string `json:"changes,omitempty"`
 }
 
-// DiffReport lists how the final filesystem of a second image differs from
+// Comparison lists how the final filesystem of a second image differs from
 // that of a first. Each list is sorted by path. A path under a directory
 // that only one image has is listed, each one.
-type DiffReport struct {
-	Added   []DiffEntry `json:"added"`
-	Removed []DiffEntry `json:"removed"`
-	Changed []DiffEntry `json:"changed"`
+type Comparison struct {
+	Added   []Difference `json:"added"`
+	Removed []Difference `json:"removed"`
+	Changed []Difference `json:"changed"`
 }
 
-// Diff builds the final filesystems of images a and b (layers base first)
+// Compare builds the final filesystems of images a and b (layers base first)
 // and compares them path by path. Regular files are compared by the sha256
 // of their bodies, hashed while streaming. Leading layers with equal
 // digests are read and hashed once and shared by both filesystems; the
 // remaining layers of a and b are read concurrently.
-func Diff(ctx context.Context, a, b []Layer, opts DiffOptions) (*DiffReport, error) {
+func Compare(ctx context.Context, a, b []Layer, opts CompareOptions) (*Comparison, error) {
 	conc := Options{Concurrency: opts.Concurrency}.concurrency()
 	limit := maxPaths(opts.MaxPaths)
 	shared := 0
@@ -80,15 +80,15 @@ func Diff(ctx context.Context, a, b []Layer, opts DiffOptions) (*DiffReport, err
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	rep := &DiffReport{Added: []DiffEntry{}, Removed: []DiffEntry{}, Changed: []DiffEntry{}}
+	rep := &Comparison{Added: []Difference{}, Removed: []Difference{}, Changed: []Difference{}}
 	compareDirs(sa.root, sb.root, "", rep)
-	for _, l := range [][]DiffEntry{rep.Added, rep.Removed, rep.Changed} {
-		slices.SortFunc(l, func(x, y DiffEntry) int { return cmp.Compare(x.Path, y.Path) })
+	for _, l := range [][]Difference{rep.Added, rep.Removed, rep.Changed} {
+		slices.SortFunc(l, func(x, y Difference) int { return cmp.Compare(x.Path, y.Path) })
 	}
 	return rep, nil
 }
 
-func compareDirs(a, b *node, dir string, rep *DiffReport) {
+func compareDirs(a, b *node, dir string, rep *Comparison) {
 	names := make([]string, 0, len(a.children)+len(b.children))
 	for name := range a.children {
 		names = append(names, name)
@@ -125,12 +125,12 @@ func compareDirs(a, b *node, dir string, rep *DiffReport) {
 	}
 }
 
-func listAll(out *[]DiffEntry, n *node, p string) {
+func listAll(out *[]Difference, n *node, p string) {
 	*out = append(*out, describe(n, p))
 	listChildren(out, n, p)
 }
 
-func listChildren(out *[]DiffEntry, n *node, p string) {
+func listChildren(out *[]Difference, n *node, p string) {
 	for name, c := range n.children {
 		listAll(out, c, join(p, name))
 	}
@@ -164,8 +164,8 @@ func compareNodes(a, b *node) []string {
 	return what
 }
 
-func describe(n *node, p string) DiffEntry {
-	e := DiffEntry{Path: p, Type: n.typ.fileType(), Mode: fileMode(n)}
+func describe(n *node, p string) Difference {
+	e := Difference{Path: p, Type: n.typ.fileType(), Mode: fileMode(n)}
 	if n.ino != nil {
 		e.Size = n.ino.size
 	}
