@@ -26,4 +26,13 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrUnsafePath means an archive entry or path would reach outside its root.
 	ErrUnsafePath = errors.New("unsafe path")
+	// ErrUnauthorized means the request needs credentials, or the ones given
+	// were not accepted (HTTP 401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrDenied means the credentials were accepted but do not grant the
+	// access asked for (HTTP 403).
+	ErrDenied = errors.New("denied")
+	// ErrTooManyRequests means a server refused the request for its rate
+	// (HTTP 429); retrying later may succeed.
+	ErrTooManyRequests = errors.New("too many requests")
 )

@@ -56,15 +56,22 @@ func New(platform ocispec.Platform) *Draft {
 
 // From starts an edit of an image read from a store. Docker schema 2 media
 // types are converted to their OCI equivalents (the blobs are unchanged),
-// since the result is an OCI manifest.
+// since the result is an OCI manifest. The draft is built from the manifest
+// and config as the image package decoded them, so it names exactly the
+// blobs every other reader of the image sees. A nil image is an error
+// matching errdef.ErrInvalid.
 func From(img *content.LoadedImage) (*Draft, error) {
-	var out Draft
-	// Deep copies through JSON keep the source untouched.
-	if err := json.Unmarshal(img.RawManifest, &out.Manifest); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %v", img.Desc.Digest, errdef.ErrInvalid, err)
+	if img == nil || img.Manifest == nil || img.ConfigFile == nil {
+		return nil, fmt.Errorf("mutate: %w: no base image (a nil or unloaded LoadedImage)", errdef.ErrInvalid)
 	}
-	if err := json.Unmarshal(img.RawConfig, &out.ConfigFile); err != nil {
-		return nil, fmt.Errorf("config %s: %w: %v", img.Manifest.Config.Digest, errdef.ErrInvalid, err)
+	var out Draft
+	// Deep copies keep the source untouched. They go through the decoded
+	// structs, which hold only the fields the image package read.
+	if err := deepCopy(&out.Manifest, img.Manifest); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", img.Desc.Digest, err)
+	}
+	if err := deepCopy(&out.ConfigFile, img.ConfigFile); err != nil {
+		return nil, fmt.Errorf("config %s: %w", img.Manifest.Config.Digest, err)
 	}
 	out.Manifest.MediaType = ocispec.MediaTypeImageManifest
 	out.Manifest.Config.MediaType = ocispec.MediaTypeImageConfig
@@ -79,6 +86,15 @@ func From(img *content.LoadedImage) (*Draft, error) {
 		out.ConfigFile.RootFS.DiffIDs = []digest.Digest{}
 	}
 	return &out, nil
+}
+
+// deepCopy copies src into dst through JSON; both are image-spec structs.
+func deepCopy(dst, src any) error {
+	data, err := json.Marshal(src)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, dst)
 }
 
 // ociLayerType maps Docker layer media types to OCI ones. Foreign layers keep
@@ -156,6 +172,16 @@ type ConfigChanges struct {
 	// Labels are set on the config; Annotations on the manifest.
 	Labels      map[string]string
 	Annotations map[string]string
+	// RemoveEnv names variables to unset (KEY, or KEY=VALUE whose KEY is
+	// taken); RemoveLabels, RemoveAnnotations, RemoveExposedPorts and
+	// RemoveVolumes name entries to delete. Removals are applied before
+	// additions, so a change can replace an entry. Naming an entry that is
+	// not there is not an error.
+	RemoveEnv          []string
+	RemoveLabels       []string
+	RemoveAnnotations  []string
+	RemoveExposedPorts []string
+	RemoveVolumes      []string
 	// Platform replaces os/architecture/variant when non-nil.
 	Platform *ocispec.Platform
 	// Created replaces the creation time when non-nil.
@@ -184,7 +210,34 @@ func (c ConfigChanges) Apply(m *Draft) error {
 			return fmt.Errorf("volume %q: %w: empty path", v, errdef.ErrInvalid)
 		}
 	}
+	removePorts := make([]string, 0, len(c.RemoveExposedPorts))
+	for _, p := range c.RemoveExposedPorts {
+		np, err := normalizePort(p)
+		if err != nil {
+			return err
+		}
+		removePorts = append(removePorts, np)
+	}
 	cfg := &m.ConfigFile.Config
+	for _, e := range c.RemoveEnv {
+		k, _, _ := strings.Cut(e, "=")
+		cfg.Env = slices.DeleteFunc(slices.Clone(cfg.Env), func(kv string) bool {
+			ek, _, _ := strings.Cut(kv, "=")
+			return ek == k
+		})
+	}
+	for _, l := range c.RemoveLabels {
+		delete(cfg.Labels, l)
+	}
+	for _, a := range c.RemoveAnnotations {
+		delete(m.Manifest.Annotations, a)
+	}
+	for _, p := range removePorts {
+		delete(cfg.ExposedPorts, p)
+	}
+	for _, v := range c.RemoveVolumes {
+		delete(cfg.Volumes, v)
+	}
 	if c.Entrypoint != nil {
 		cfg.Entrypoint = slices.Clone(c.Entrypoint)
 	}

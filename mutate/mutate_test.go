@@ -155,10 +155,10 @@ func TestAppendRefusesGarbage(t *testing.T) {
 	}
 	// gzip magic followed by garbage: not a layer.
 	bad := append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xaa}, 100)...)
-	if _, err := Append(ctx, s, img, bytes.NewReader(bad), LayerOptions{}, ConfigChanges{}); err == nil {
+	if _, err := Append(ctx, s, img, bytes.NewReader(bad), AppendOptions{}); err == nil {
 		t.Fatal("append of a corrupt gzip stream succeeded")
 	}
-	if _, err := Append(ctx, s, img, bytes.NewReader(bytes.Repeat([]byte("not a tar "), 100)), LayerOptions{}, ConfigChanges{}); err == nil {
+	if _, err := Append(ctx, s, img, bytes.NewReader(bytes.Repeat([]byte("not a tar "), 100)), AppendOptions{}); err == nil {
 		t.Fatal("append of a text file succeeded")
 	}
 	var n int

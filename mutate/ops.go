@@ -144,7 +144,7 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // start returns the image to build on: a copy of base, or an empty image for
-// platform.
+// platform when there is no base.
 func start(base *content.LoadedImage, platform ocispec.Platform) (*Draft, error) {
 	if base == nil {
 		return New(platform), nil
@@ -202,9 +202,18 @@ func finish(ctx context.Context, s content.IngestStorage, m *Draft, res *layer.R
 	return Write(ctx, s, m)
 }
 
-// Append stores a ready layer file r on top of base.
-func Append(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, r io.Reader, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
-	m, err := start(base, image.DefaultPlatform())
+// AppendOptions configure Append.
+type AppendOptions struct {
+	// LayerOptions say how the layer is recorded (its history entry; the
+	// file is stored as it is, so Compression is not used).
+	LayerOptions
+	// Changes to the configuration, applied after the layer is added.
+	Changes ConfigChanges
+}
+
+// Append stores a ready layer file r (tar, tar.gz or tar.zst) on top of base.
+func Append(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, r io.Reader, opts AppendOptions) (ocispec.Descriptor, error) {
+	m, err := From(base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -212,17 +221,23 @@ func Append(ctx context.Context, s content.IngestStorage, base *content.LoadedIm
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	return finish(ctx, s, m, &res, lo, changes)
+	return finish(ctx, s, m, &res, opts.LayerOptions, opts.Changes)
+}
+
+// MutateOptions configure Mutate.
+type MutateOptions struct {
+	// Changes to the configuration and manifest annotations.
+	Changes ConfigChanges
 }
 
 // Mutate changes an image's configuration and annotations without touching
 // its layers.
-func Mutate(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, changes ConfigChanges) (ocispec.Descriptor, error) {
+func Mutate(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, opts MutateOptions) (ocispec.Descriptor, error) {
 	m, err := From(base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if err := changes.Apply(m); err != nil {
+	if err := opts.Changes.Apply(m); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	return Write(ctx, s, m)
@@ -264,25 +279,28 @@ func Tree(ctx context.Context, f content.Fetcher, img *content.LoadedImage) (*la
 // CommitOptions configure Commit.
 type CommitOptions struct {
 	LayerOptions
-	// IgnoreOwner compares files without their owners, for trees unpacked
-	// without root (where every file belongs to the unpacking user).
-	IgnoreOwner bool
-	Changes     ConfigChanges
+	// Rootless says dir was unpacked without root (UnpackOptions.Rootless):
+	// what a rootless unpack cannot reproduce is not taken for a change —
+	// owners (every file belongs to the unpacking user), the owner access
+	// bits it had to add, and device nodes it skipped.
+	Rootless bool
+	// Changes to the configuration, applied after the layer is added.
+	Changes ConfigChanges
 }
 
 // Commit records the changes made to dir, a root filesystem unpacked from
 // base, as one new layer with whiteouts on top of base.
 func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, dir string, opts CommitOptions) (ocispec.Descriptor, error) {
-	tree, err := Tree(ctx, s, base)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
 	m, err := From(base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	tree, err := Tree(ctx, s, base)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
-		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.IgnoreOwner})
+		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.Rootless})
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -290,11 +308,23 @@ func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedIm
 	return finish(ctx, s, m, &res, opts.LayerOptions, opts.Changes)
 }
 
-// Flatten squashes all of base's layers into one. The root filesystem is
-// unpacked into a temporary directory (under tmpDir; "" for the system's)
-// and written again as a single layer.
-func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, tmpDir string, lo LayerOptions, changes ConfigChanges) (ocispec.Descriptor, error) {
-	dir, err := os.MkdirTemp(tmpDir, "lading-flatten-")
+// FlattenOptions configure Flatten.
+type FlattenOptions struct {
+	// LayerOptions say how the single new layer is written.
+	LayerOptions
+	// Changes to the configuration, applied after the layers are squashed.
+	Changes ConfigChanges
+	// MaxBytes caps the uncompressed size of each layer read (0: no cap).
+	MaxBytes int64
+}
+
+// Flatten squashes all of base's layers into one.
+func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, opts FlattenOptions) (ocispec.Descriptor, error) {
+	lo, changes := opts.LayerOptions, opts.Changes
+	if _, err := From(base); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	dir, err := os.MkdirTemp("", "lading-flatten-")
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}

@@ -154,7 +154,7 @@ func newMutateCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			desc, err := mutate.Mutate(cmd.Context(), j.st, j.base, j.changes)
+			desc, err := mutate.Mutate(cmd.Context(), j.st, j.base, mutate.MutateOptions{Changes: j.changes})
 			return j.finish(cmd, &e, desc, err)
 		},
 	}
@@ -186,7 +186,7 @@ Its diff_id is computed while it is stored. "-" reads the layer from stdin.`,
 				defer f.Close()
 				in = f
 			}
-			desc, err := mutate.Append(cmd.Context(), j.st, j.base, in, j.layer, j.changes)
+			desc, err := mutate.Append(cmd.Context(), j.st, j.base, in, mutate.AppendOptions{LayerOptions: j.layer, Changes: j.changes})
 			if err != nil {
 				err = fmt.Errorf("append %s: %w", args[1], err)
 			}
@@ -216,7 +216,7 @@ func newFlattenCmd(_ *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			desc, err := mutate.Flatten(cmd.Context(), j.st, j.base, "", j.layer, j.changes)
+			desc, err := mutate.Flatten(cmd.Context(), j.st, j.base, mutate.FlattenOptions{LayerOptions: j.layer, Changes: j.changes})
 			return j.finish(cmd, &e, desc, err)
 		},
 	}
@@ -251,7 +251,7 @@ with the additions, changes and whiteouts for deletions. No metadata files are n
 				rootless = os.Geteuid() != 0
 			}
 			desc, err := mutate.Commit(cmd.Context(), j.st, j.base, args[0], mutate.CommitOptions{
-				LayerOptions: j.layer, IgnoreOwner: rootless, Changes: j.changes,
+				LayerOptions: j.layer, Rootless: rootless, Changes: j.changes,
 			})
 			return j.finish(cmd, &e, desc, err)
 		},

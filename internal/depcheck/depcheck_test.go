@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,35 +16,44 @@ const module = "github.com/lading-oci/lading"
 // may import lading packages of lower levels only, plus the same-level
 // exceptions in allowed.
 var layers = map[string]int{
-	"errdef":              0,
-	"image":               1,
-	"ref":                 1,
-	"content":             2,
-	"layer":               2,
-	"layer/unpack":        3,
-	"layer/analyze":       3,
-	"registry/errcode":    2,
-	"content/memory":      3,
-	"content/ocilayout":   3,
-	"content/contenttest": 3,
-	"registry/client":     3,
-	"mutate":              4,
-	"registry/server":     4,
-	"transfer":            4,
-	"cmd/lading":          5,
-	"internal/depcheck":   6,
-	"internal/testutil":   5,
+	"errdef":                0,
+	"image":                 1,
+	"ref":                   1,
+	"content":               2,
+	"layer":                 2,
+	"registry/errcode":      2,
+	"registry/credentials":  2,
+	"bundle":                2,
+	"layer/unpack":          3,
+	"layer/analyze":         3,
+	"content/memory":        3,
+	"content/ocilayout":     3,
+	"content/contenttest":   3,
+	"content/ociarchive":    3,
+	"content/dockerarchive": 3,
+	"registry/client":       3,
+	"registry/storage":      3,
+	"mutate":                4,
+	"registry/server":       4,
+	"transfer":              5,
+	"container":             6,
+	"containerfile":         7,
+	"cmd/lading":            8,
+	"internal/testutil":     8,
+	"internal/depcheck":     9,
 }
 
 // forbidden lists edges that must never exist, whatever the levels say.
 var forbidden = map[string][]string{
-	"layer":           {"content", "registry"},
-	"layer/unpack":    {"content", "registry"},
-	"layer/analyze":   {"content", "registry"},
-	"mutate":          {"registry"},
-	"registry/server": {"registry/client", "github.com/spf13/cobra"},
-	"registry/client": {"registry/server"},
-	"image":           {"content", "layer", "registry"},
+	"layer":            {"content", "registry"},
+	"layer/unpack":     {"content", "registry"},
+	"layer/analyze":    {"content", "registry"},
+	"mutate":           {"registry"},
+	"registry/server":  {"registry/client", "github.com/spf13/cobra"},
+	"registry/storage": {"registry/client"},
+	"bundle":           {"content", "registry"},
+	"registry/client":  {"registry/server"},
+	"image":            {"content", "layer", "registry"},
 }
 
 type pkg struct {
@@ -137,4 +147,4 @@ func TestImportDirection(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return string(rune('0' + i)) }
+func itoa(i int) string { return strconv.Itoa(i) }
