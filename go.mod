@@ -1,6 +1,6 @@
 module github.com/lading-oci/lading
 
-go 1.26.0
+go 1.26.8
 
 require (
 	github.com/klauspost/compress v1.20.3
@@ -13,4 +13,10 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/inconshreveable/mousetrap v1.1.0 // indirect
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/moby/buildkit v0.34.2 // indirect
+	github.com/moby/patternmatcher v0.6.1 // indirect
+	github.com/moby/sys/user v0.4.1 // indirect
+	github.com/opencontainers/runtime-spec v1.3.0 // indirect
+)
