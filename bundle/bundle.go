@@ -66,7 +66,7 @@ type Options struct {
 	Env []string
 	// WorkingDir and User, when set, replace the image's.
 	WorkingDir string
-	User string
+	User       string
 	// Hostname of the container (in its own UTS namespace).
 	Hostname string
 	// Terminal gives the process a pseudo-terminal.
@@ -75,7 +75,7 @@ type Options struct {
 	// to the calling user (UIDMappings and GIDMappings, when set, replace
 	// that single mapping), without cgroup device rules, and with /sys bound
 	// from the host instead of mounted anew.
-	Rootless bool
+	Rootless    bool
 	UIDMappings []specs.LinuxIDMapping
 	GIDMappings []specs.LinuxIDMapping
 	// HostNetwork shares the host's network namespace. Without it the
