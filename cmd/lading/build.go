@@ -110,6 +110,7 @@ func newBuildCmd(_ *rootOptions) *cobra.Command {
 	var (
 		e    editFlags
 		from string
+		cf   containerfileFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "build DIR -t DST",
@@ -123,6 +124,9 @@ tree gives the same image digest on any machine at any time.`,
   lading build ./out -t oci:./images:tool --platform linux/arm64 --cmd '["--help"]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cf.file != "" {
+				return buildFromContainerfile(cmd, &cf, &e, args[0])
+			}
 			if err := e.outside(args[0]); err != nil {
 				return err
 			}
@@ -138,6 +142,7 @@ tree gives the same image digest on any machine at any time.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "base image reference")
 	e.register(cmd, "", true, true)
+	cf.register(cmd.Flags())
 	return cmd
 }
 
