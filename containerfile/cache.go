@@ -156,4 +156,3 @@ func argInputs(st *stage) []string {
 	}
 	return out
 }
-
