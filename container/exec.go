@@ -83,7 +83,7 @@ func (r *Runtime) Run(ctx context.Context, dir, id string, opts ExecOptions) (in
 	}
 	var werr error
 	ctxDone := ctx.Done()
-	var kill <-chan time.Time
+	var kill, last <-chan time.Time
 wait:
 	for {
 		select {
@@ -96,7 +96,12 @@ wait:
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			kill = time.After(stop)
 		case <-kill:
+			// Kill the container; the runtime then exits with its status.
+			// A runtime that does not is killed itself a while later.
 			r.kill(id)
+			kill = nil
+			last = time.After(5 * time.Second)
+		case <-last:
 			_ = cmd.Process.Kill()
 		}
 	}
