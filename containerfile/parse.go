@@ -148,6 +148,9 @@ func supported(c instructions.Command) error {
 		if len(c.FlagsUsed) > 0 {
 			return unsupported("RUN --%s", c.FlagsUsed[0])
 		}
+		if len(c.CmdLine) == 0 || (c.PrependShell && strings.TrimSpace(strings.Join(c.CmdLine, " ")) == "") {
+			return fmt.Errorf("%w: RUN needs a command", errdef.ErrInvalid)
+		}
 		return nil
 	case *instructions.CopyCommand:
 		switch {
