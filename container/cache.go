@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -157,6 +156,3 @@ func writeFileAtomic(name string, data []byte) error {
 	}
 	return err
 }
-
-// errExists reports an existing container name.
-var errExists = errors.New("exists")

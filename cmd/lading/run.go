@@ -17,7 +17,6 @@ type processFlags struct {
 	workdir    string
 	user       string
 	entrypoint string
-	entrySet   bool
 	network    string
 	platform   string
 }

@@ -19,6 +19,7 @@ var layers = map[string]int{
 	"errdef":                0,
 	"image":                 1,
 	"ref":                   1,
+	"internal/inroot":       1,
 	"content":               2,
 	"layer":                 2,
 	"registry/errcode":      2,
