@@ -38,6 +38,7 @@ import (
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
+	"github.com/lading-oci/lading/internal/inroot"
 	"github.com/lading-oci/lading/layer"
 	"github.com/lading-oci/lading/mutate"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -441,6 +442,8 @@ func (b *builder) dispatch(ctx context.Context, st *stage, c instructions.Comman
 		return b.layerStep(ctx, st, c, b.runInputs(st, c), func(tree string) error { return b.run(ctx, st, tree, c) })
 	case *instructions.CopyCommand:
 		return b.copyStep(ctx, st, &c.SourcesAndDest, c.From, c.Chown, c.Chmod, false, c)
+	case *instructions.WorkdirCommand:
+		return b.workdirStep(ctx, st, c)
 	case *instructions.AddCommand:
 		return b.copyStep(ctx, st, &c.SourcesAndDest, "", c.Chown, c.Chmod, c.Unpack == nil || *c.Unpack, c)
 	}
@@ -485,6 +488,11 @@ func (b *builder) configStep(ctx context.Context, st *stage, c instructions.Comm
 	if img := b.cached(ctx, key); img != nil {
 		return b.hit(st, img)
 	}
+	return b.configWrite(ctx, st, c, key)
+}
+
+// configWrite writes the image of a configuration step.
+func (b *builder) configWrite(ctx context.Context, st *stage, c instructions.Command, key string) error {
 	d, err := mutate.From(st.img)
 	if err != nil {
 		return err
@@ -502,11 +510,7 @@ func (b *builder) configStep(ctx context.Context, st *stage, c instructions.Comm
 			changes.Labels[kv.Key] = kv.Value
 		}
 	case *instructions.WorkdirCommand:
-		wd := c.Path
-		if !path.IsAbs(wd) {
-			wd = path.Join("/", cfg.WorkingDir, wd)
-		}
-		wd = path.Clean(wd)
+		wd := workdir(cfg.WorkingDir, c.Path)
 		changes.WorkingDir = &wd
 	case *instructions.UserCommand:
 		changes.User = &c.User
@@ -595,6 +599,60 @@ func (b *builder) layerStep(ctx context.Context, st *stage, c instructions.Comma
 	if img := b.cached(ctx, key); img != nil {
 		return b.hit(st, img)
 	}
+	return b.layerWrite(ctx, st, c, key, act, mutate.ConfigChanges{})
+}
+
+// workdir is the working directory a WORKDIR path gives after cur.
+func workdir(cur, p string) string {
+	if !path.IsAbs(p) {
+		p = path.Join("/", cur, p)
+	}
+	return path.Clean(p)
+}
+
+// workdirStep sets the working directory and, as docker and buildah do,
+// makes it when the image does not have it (a layer with the directory).
+func (b *builder) workdirStep(ctx context.Context, st *stage, c *instructions.WorkdirCommand) error {
+	key := b.key(st, c, nil)
+	if img := b.cached(ctx, key); img != nil {
+		return b.hit(st, img)
+	}
+	wd := workdir(st.img.ConfigFile.Config.WorkingDir, c.Path)
+	exists, err := b.hasDir(ctx, st, wd)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return b.configWrite(ctx, st, c, key)
+	}
+	return b.layerWrite(ctx, st, c, key, func(tree string) error {
+		return mkdirIn(tree, wd, 0, 0)
+	}, mutate.ConfigChanges{WorkingDir: &wd})
+}
+
+// hasDir reports whether the stage's image has the directory dir: in its
+// working tree when that is current, else in its cached tree.
+func (b *builder) hasDir(ctx context.Context, st *stage, dir string) (bool, error) {
+	root := ""
+	if st.tree != nil && st.tree.chain == container.ChainKey(st.img.ConfigFile.RootFS.DiffIDs) {
+		root = st.tree.rootfs.Path
+	} else {
+		var err error
+		if root, err = b.opts.Cache.Rootfs(ctx, b.opts.Store, st.img); err != nil {
+			return false, err
+		}
+	}
+	p, err := inroot.Resolve(root, dir)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir(), nil
+}
+
+// layerWrite runs act on the stage's working tree and commits the change
+// as a layer, with changes made to the configuration.
+func (b *builder) layerWrite(ctx context.Context, st *stage, c instructions.Command, key string, act func(tree string) error, changes mutate.ConfigChanges) error {
 	tree, err := b.tree(ctx, st)
 	if err != nil {
 		return err
@@ -610,6 +668,7 @@ func (b *builder) layerStep(ctx context.Context, st *stage, c instructions.Comma
 			Compression: b.opts.Compression, Timestamp: ts, CreatedBy: text(c), Comment: "lading build",
 		},
 		Rootless: os.Geteuid() != 0,
+		Changes:  changes,
 	})
 	if err != nil {
 		tree.chain = ""

@@ -145,7 +145,7 @@ func TestBuildRunAndCache(t *testing.T) {
 		!slices.Equal(cfg.Cmd, []string{"sh", "-c", "cat greeting; cat config.txt; /usr/local/bin/tool; id -un"}) {
 		t.Errorf("config %+v", cfg)
 	}
-	if n := len(res.Image.Manifest.Layers); n != 4 { // base, two COPYs, RUN
+	if n := len(res.Image.Manifest.Layers); n != 5 { // base, WORKDIR's directory, two COPYs, RUN
 		t.Errorf("%d layers", n)
 	}
 	if got := e.run(t, res.Image); got != "hello tests, mode prod\nconfig v1\ntool runs\nuser\n" {

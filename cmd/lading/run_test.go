@@ -171,6 +171,8 @@ WORKDIR /srv
 COPY app.txt ./
 COPY conf/ /etc/app/
 RUN echo "$GREETING $MODE" > /srv/run.txt && mkdir -p /var/lib/app && rm /bin/false
+WORKDIR /opt/empty
+WORKDIR /srv
 USER user
 LABEL org.example.a=b
 EXPOSE 8080/tcp 53/udp
