@@ -129,6 +129,10 @@ type stage struct {
 	shell []string
 	tree  *workTree
 	built bool
+	// layers describes the filesystem of the image whose chain is
+	// layersChain, for commit.
+	layers      *layer.Tree
+	layersChain string
 }
 
 // Build builds opts.File and returns the image of its target stage. The
@@ -662,14 +666,7 @@ func (b *builder) layerWrite(ctx context.Context, st *stage, c instructions.Comm
 		tree.chain = ""
 		return err
 	}
-	ts := b.opts.Timestamp
-	desc, err := mutate.Commit(ctx, b.opts.Store, st.img, tree.rootfs.Path, mutate.CommitOptions{
-		LayerOptions: mutate.LayerOptions{
-			Compression: b.opts.Compression, Timestamp: ts, CreatedBy: text(c), Comment: "lading build",
-		},
-		Rootless: os.Geteuid() != 0,
-		Changes:  changes,
-	})
+	desc, err := b.commit(ctx, st, tree.rootfs.Path, text(c), changes)
 	if err != nil {
 		tree.chain = ""
 		return err
@@ -718,4 +715,85 @@ func text(c instructions.Command) string {
 		return s.String()
 	}
 	return strings.ToUpper(c.Name())
+}
+
+// commit records the changes made to dir, a tree that held st.img's
+// layers, as one new layer with whiteouts on top of st.img, as
+// mutate.Commit does; but the description of st.img's filesystem it
+// compares with is kept from step to step and advanced by the new layer,
+// rather than read from every layer again at each step.
+func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, changes mutate.ConfigChanges) (ocispec.Descriptor, error) {
+	chain := container.ChainKey(st.img.ConfigFile.RootFS.DiffIDs)
+	if st.layers == nil || st.layersChain != chain {
+		t, err := mutate.Tree(ctx, b.opts.Store, st.img)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		st.layers, st.layersChain = t, chain
+	}
+	comp := b.opts.Compression
+	if comp == 0 {
+		comp = layer.Gzip
+	}
+	w, err := b.opts.Store.Ingest(ctx, "")
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	res, err := layer.CreateDiff(ctx, st.layers, dir, w, layer.DiffOptions{
+		Options:     layer.Options{Compression: comp, Timestamp: b.opts.Timestamp},
+		IgnoreOwner: os.Geteuid() != 0,
+	})
+	if err == nil {
+		_, err = w.Commit(ctx, res.Descriptor.Size, res.Descriptor.Digest)
+	}
+	if err != nil {
+		_ = w.Abort(ctx)
+		return ocispec.Descriptor{}, fmt.Errorf("store layer: %w", err)
+	}
+	_ = w.Close()
+	d, err := mutate.From(st.img)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	t := b.created()
+	d.AddLayer(res.Descriptor, res.DiffID, ocispec.History{Created: &t, CreatedBy: createdBy, Comment: "lading build"})
+	changes.Created = &t
+	if err := changes.Apply(d); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := mutate.Write(ctx, b.opts.Store, d)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	// Advance the description by the new layer, read back verified.
+	st.layersChain = ""
+	if err := applyLayer(ctx, b.opts.Store, st.layers, res.Descriptor); err != nil {
+		st.layers = nil
+		b.log.Debug("layer description dropped", "err", err)
+	} else {
+		st.layersChain = container.ChainKey(d.ConfigFile.RootFS.DiffIDs)
+	}
+	return desc, nil
+}
+
+// applyLayer applies the layer blob desc to t.
+func applyLayer(ctx context.Context, f content.Fetcher, t *layer.Tree, desc ocispec.Descriptor) error {
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, desc)
+	dr, _, err := layer.Decompress(vr)
+	if err != nil {
+		return err
+	}
+	err = t.Apply(ctx, dr)
+	if cerr := dr.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return vr.Verify()
 }
