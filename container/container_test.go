@@ -1,3 +1,5 @@
+//go:build linux
+
 package container
 
 import (
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -354,5 +357,28 @@ func TestExplicitRuntimeFailureIsReported(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(c.Dir, "containers"))
 	if len(ents) != 0 {
 		t.Errorf("%d container directories left", len(ents))
+	}
+}
+
+// Signals this process receives are passed on to the container.
+func TestRunForwardsSignals(t *testing.T) {
+	rt := needRunc(t)
+	st, img, c := fixture(t, mutate.ConfigChanges{})
+	var out syncWriter
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200 && !strings.Contains(out.String(), "ready"); i++ {
+			time.Sleep(25 * time.Millisecond)
+		}
+		// Run has asked for SIGUSR1 by now: it is caught, not fatal.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGUSR1)
+	}()
+	code, err := Run(context.Background(), st, img, Options{Runtime: rt, Cache: c, Remove: true,
+		Options:     bundle.Options{Args: []string{"sh", "-c", "trap 'echo got USR1; exit 6' USR1; echo ready; while true; do sleep 0.1; done"}},
+		ExecOptions: ExecOptions{Stdout: &out, ForwardSignals: true, StopTimeout: time.Second}})
+	<-done
+	if err != nil || code != 6 || !strings.Contains(out.String(), "got USR1") {
+		t.Fatalf("code %d err %v out %q", code, err, out.String())
 	}
 }

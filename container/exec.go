@@ -46,7 +46,9 @@ func CheckName(name string) error {
 }
 
 // Run runs the bundle in dir as container id, in the foreground, and
-// returns the container's exit code (128+N when signal N ended it). The
+// returns the container's exit code (128+N when signal N ended it). When
+// ctx ends, the container gets SIGTERM (unless a signal was just passed on
+// to it) and, StopTimeout later, SIGKILL; the error is then ctx's. The
 // container and its runtime state are deleted on every way out. A failure
 // of the runtime itself (a bundle it refuses, a namespace the kernel
 // refuses) is an error carrying the runtime's own message.
@@ -84,6 +86,8 @@ func (r *Runtime) Run(ctx context.Context, dir, id string, opts ExecOptions) (in
 	var werr error
 	ctxDone := ctx.Done()
 	var kill, last <-chan time.Time
+	var lastSignal time.Time
+	stopped := false // we stopped the container because ctx ended
 wait:
 	for {
 		select {
@@ -91,14 +95,31 @@ wait:
 			break wait
 		case s := <-sigs:
 			_ = cmd.Process.Signal(s)
+			lastSignal = time.Now()
 		case <-ctxDone:
 			ctxDone = nil
-			_ = cmd.Process.Signal(syscall.SIGTERM)
+			// A signal that ended ctx (the CLI's interrupt handling) has
+			// been, or is about to be, passed on: then the container
+			// decides how to end, and is killed only if it has not within
+			// the stop timeout. Otherwise it gets SIGTERM first.
+			if sigs != nil && time.Since(lastSignal) > time.Second {
+				select {
+				case s := <-sigs:
+					_ = cmd.Process.Signal(s)
+					lastSignal = time.Now()
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			if time.Since(lastSignal) > time.Second {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				stopped = true
+			}
 			kill = time.After(stop)
 		case <-kill:
 			// Kill the container; the runtime then exits with its status.
 			// A runtime that does not is killed itself a while later.
 			r.kill(id)
+			stopped = true
 			kill = nil
 			last = time.After(5 * time.Second)
 		case <-last:
@@ -122,7 +143,7 @@ wait:
 			code = 128 + int(ws.Signal())
 		}
 	}
-	if ctx.Err() != nil {
+	if stopped && ctx.Err() != nil {
 		return code, ctx.Err()
 	}
 	return code, nil
@@ -135,11 +156,9 @@ func (r *Runtime) kill(id string) {
 	_ = exec.CommandContext(ctx, r.Path, r.args("", "kill", "--all", id, "KILL")...).Run()
 }
 
+// isTerminal reports whether r is a terminal (not merely a character
+// device such as /dev/null).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && terminal(f)
 }
