@@ -46,8 +46,8 @@ func TestResolveUser(t *testing.T) {
 		{"", specs.User{UID: 0, GID: 0}, "/root"},
 		{"user", specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{2000, 2001}}, "/home/user"},
 		{"web", specs.User{UID: 33, GID: 33, AdditionalGids: []uint32{2000}}, "/var/www"},
-		{"1000", specs.User{UID: 1000, GID: 1000}, "/home/user"},    // numeric: no additional groups
-		{"4242", specs.User{UID: 4242, GID: 0}, ""},                  // not in passwd: taken as it is
+		{"1000", specs.User{UID: 1000, GID: 1000}, "/home/user"},      // numeric: no additional groups
+		{"4242", specs.User{UID: 4242, GID: 0}, ""},                   // not in passwd: taken as it is
 		{"1000:1000", specs.User{UID: 1000, GID: 1000}, "/home/user"}, // group given: no additional groups
 		{"user:staff", specs.User{UID: 1000, GID: 50}, "/home/user"},
 		{"user:77", specs.User{UID: 1000, GID: 77}, "/home/user"},
@@ -164,15 +164,15 @@ func TestGenerateConversion(t *testing.T) {
 		t.Errorf("user %+v", p.User)
 	}
 	want := map[string]string{
-		AnnotationOS:                      "linux",
-		AnnotationArchitecture:            "amd64",
-		AnnotationVariant:                 "v3",
-		AnnotationOSFeatures:              "a,b",
-		AnnotationAuthor:                  "label wins", // labels take precedence
-		AnnotationCreated:                 "2024-05-06T07:08:09Z",
-		AnnotationStopSignal:              "SIGQUIT",
-		AnnotationExposedPorts:            "53/udp,8080/tcp",
-		"x":                               "y",
+		AnnotationOS:           "linux",
+		AnnotationArchitecture: "amd64",
+		AnnotationVariant:      "v3",
+		AnnotationOSFeatures:   "a,b",
+		AnnotationAuthor:       "label wins", // labels take precedence
+		AnnotationCreated:      "2024-05-06T07:08:09Z",
+		AnnotationStopSignal:   "SIGQUIT",
+		AnnotationExposedPorts: "53/udp,8080/tcp",
+		"x":                    "y",
 	}
 	if !reflect.DeepEqual(s.Annotations, want) {
 		t.Errorf("annotations\n got %v\nwant %v", s.Annotations, want)
@@ -337,12 +337,14 @@ func TestCheckRefuses(t *testing.T) {
 		return s
 	}
 	cases := map[string]func(s *specs.Spec){
-		"no version":        func(s *specs.Spec) { s.Version = "" },
-		"no root":           func(s *specs.Spec) { s.Root = nil },
-		"no args":           func(s *specs.Spec) { s.Process.Args = nil },
-		"relative cwd":      func(s *specs.Spec) { s.Process.Cwd = "srv" },
-		"relative mount":    func(s *specs.Spec) { s.Mounts[0].Destination = "proc" },
-		"twice a namespace": func(s *specs.Spec) { s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"}) },
+		"no version":     func(s *specs.Spec) { s.Version = "" },
+		"no root":        func(s *specs.Spec) { s.Root = nil },
+		"no args":        func(s *specs.Spec) { s.Process.Args = nil },
+		"relative cwd":   func(s *specs.Spec) { s.Process.Cwd = "srv" },
+		"relative mount": func(s *specs.Spec) { s.Mounts[0].Destination = "proc" },
+		"twice a namespace": func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
+		},
 		"unknown namespace": func(s *specs.Spec) { s.Linux.Namespaces[0].Type = "bogus" },
 		"mapping, no userns": func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1, Size: 1}}
