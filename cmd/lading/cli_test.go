@@ -252,7 +252,7 @@ func equalJSON(a, b any) bool {
 func TestValidateReportsEveryProblem(t *testing.T) {
 	bad := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
 "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:abc","size":-1},
-"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":1}]}`
+"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:D41D8CD98F00B204E9800998ECF8427E","size":1}]}`
 	_, errOut, err := ladingErr(t, strings.NewReader(bad), "validate", "-")
 	var ee exitError
 	if !errors.As(err, &ee) || ee.code != 1 {

@@ -55,8 +55,8 @@ type errAbandoned struct{ err error }
 func (e errAbandoned) Error() string { return e.err.Error() }
 func (e errAbandoned) Unwrap() error { return e.err }
 
-// readIndex reads and decodes index.json. The decoding is lenient (unknown
-// media types and fields are kept); Verify checks it strictly.
+// readIndex reads and decodes index.json with the image package, as every
+// reader in lading does (what it tolerates, Verify reports as warnings).
 func (s *Store) readIndex() (ocispec.Index, error) {
 	var idx ocispec.Index
 	data, err := readCapped(s.path(indexFile), maxIndexBytes)
@@ -66,13 +66,11 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 	if err != nil {
 		return idx, fmt.Errorf("read %s: %w", s.path(indexFile), err)
 	}
-	if err := json.Unmarshal(data, &idx); err != nil {
-		return idx, fmt.Errorf("read %s: %w: %v", s.path(indexFile), errdef.ErrInvalid, err)
+	dec, err := image.DecodeIndex(data)
+	if err != nil {
+		return idx, fmt.Errorf("read %s: %w", s.path(indexFile), err)
 	}
-	if idx.SchemaVersion != 2 {
-		return idx, fmt.Errorf("read %s: %w: schemaVersion %d, want 2", s.path(indexFile), errdef.ErrInvalid, idx.SchemaVersion)
-	}
-	return idx, nil
+	return *dec, nil
 }
 
 func (s *Store) writeIndexLocked(idx ocispec.Index) error {
@@ -237,9 +235,8 @@ func (s *Store) findInIndexes(ctx context.Context, descs []ocispec.Descriptor, d
 			if err != nil {
 				continue
 			}
-			var child ocispec.Index
-			if json.Unmarshal(data, &child) == nil {
-				next = append(next, child.Manifests...)
+			if n, err := content.DecodeNode(d, data); err == nil && n != nil {
+				next = append(next, n.Index.Manifests...)
 			}
 		}
 		descs = next
