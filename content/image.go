@@ -21,6 +21,10 @@ type LoadedImage struct {
 	// ConfigFile and RawConfig are the parsed and raw configuration.
 	ConfigFile *ocispec.Image
 	RawConfig  []byte
+	// Warnings are the problems of the manifest and config that reading
+	// tolerated (see image.Warnings): worth reporting, not worth refusing
+	// an image another tool wrote.
+	Warnings image.ValidationErrors
 }
 
 // SelectManifest follows desc through (possibly nested) indexes to the
@@ -90,7 +94,7 @@ func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform
 	if img.RawManifest, err = ReadAll(ctx, f, mdesc, 0); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", mdesc.Digest, err)
 	}
-	if img.Manifest, err = image.DecodeManifest(img.RawManifest); err != nil {
+	if img.Manifest, err = image.DecodeManifest(img.RawManifest, image.Warnings(&img.Warnings)); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
 	}
 	if !image.IsConfig(img.Manifest.Config.MediaType) {
@@ -100,7 +104,7 @@ func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform
 	if img.RawConfig, err = ReadAll(ctx, f, img.Manifest.Config, 0); err != nil {
 		return nil, fmt.Errorf("read config %s: %w", img.Manifest.Config.Digest, err)
 	}
-	if img.ConfigFile, err = image.DecodeConfig(img.RawConfig); err != nil {
+	if img.ConfigFile, err = image.DecodeConfig(img.RawConfig, image.Warnings(&img.Warnings)); err != nil {
 		return nil, fmt.Errorf("config %s: %w", img.Manifest.Config.Digest, err)
 	}
 	if n, m := len(img.ConfigFile.RootFS.DiffIDs), len(img.Manifest.Layers); n != m {

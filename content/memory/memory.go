@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"sort"
 	"sync"
 
@@ -183,7 +184,15 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) er
 	if int64(len(b.data)) != desc.Size {
 		return fmt.Errorf("tag %q: blob %s: %w: stored blob has %d bytes, descriptor says %d", tag, desc.Digest, errdef.ErrSizeMismatch, len(b.data), desc.Size)
 	}
-	s.tags[tag] = desc
+	// The tag is recorded as given: a ref.name annotation the descriptor
+	// carries from another store names it there, not here.
+	entry := desc
+	entry.Annotations = maps.Clone(desc.Annotations)
+	if entry.Annotations == nil {
+		entry.Annotations = map[string]string{}
+	}
+	entry.Annotations[ocispec.AnnotationRefName] = tag
+	s.tags[tag] = entry
 	return nil
 }
 

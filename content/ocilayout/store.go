@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
@@ -223,15 +224,21 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if expected.Size < 0 {
 		return fmt.Errorf("push %s: %w: negative size %d", expected.Digest, errdef.ErrInvalid, expected.Size)
 	}
-	if err := s.holdWriters(ctx); err != nil {
-		return fmt.Errorf("push %s: %w", expected.Digest, err)
-	}
 	final := s.blobPath(expected.Digest)
+	// A blob already stored is not written again, and the writers' lock is
+	// not taken for it: a process that only finds its blobs present does
+	// not hold GC off. Its modification time is refreshed, so a GC with a
+	// MinBlobAge keeps it while the caller goes on to reference it.
 	if fi, err := os.Stat(final); err == nil {
 		if fi.Size() != expected.Size {
 			return fmt.Errorf("push %s: %w: stored blob %s has %d bytes, descriptor says %d", expected.Digest, errdef.ErrSizeMismatch, final, fi.Size(), expected.Size)
 		}
+		now := time.Now()
+		_ = os.Chtimes(final, now, now)
 		return nil
+	}
+	if err := s.holdWriters(ctx); err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
 	f, err := s.createTemp()
 	if err != nil {
