@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -156,10 +157,15 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// Read what follows the end marker too, so a compressed
+			// stream's trailer (its checksum) is checked.
+			if _, err := io.CopyBuffer(io.Discard, rc, *bufp); err != nil {
+				return fmt.Errorf("layer: after the end of the archive: %w", err)
+			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("layer: reading tar entry: %w: %v", errdef.ErrInvalid, err)
+			return fmt.Errorf("layer: reading tar entry: %w", readFailure(err))
 		}
 		p := cleanPath(hdr.Name)
 		dir, base := path.Split(p)
@@ -194,7 +200,7 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 			h := sha256.New()
 			n, err := io.CopyBuffer(h, tr, *bufp)
 			if err != nil {
-				return fmt.Errorf("layer: reading %s: %w: %v", hdr.Name, errdef.ErrInvalid, err)
+				return fmt.Errorf("layer: reading %s: %w", hdr.Name, readFailure(err))
 			}
 			e.Size = n
 			e.Digest = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
@@ -219,6 +225,20 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// readFailure classifies an error met reading a layer's tar stream: an
+// error that already has a category (a corrupt compressed stream, a digest
+// mismatch found by a verifying reader, a cancelled context) keeps it; any
+// other (a malformed or truncated archive) is errdef.ErrInvalid.
+func readFailure(err error) error {
+	for _, cat := range []error{errdef.ErrInvalid, errdef.ErrDigestMismatch, errdef.ErrSizeMismatch, errdef.ErrTooLarge,
+		errdef.ErrUnsupported, errdef.ErrNotFound, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, cat) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", errdef.ErrInvalid, err)
 }
 
 // whiteout applies the whiteout named base in directory dir.

@@ -528,3 +528,28 @@ func TestApplyModesDespiteUmaskAndACL(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyCorruptCompression checks that a compressed layer that does not
+// decompress is refused as corrupt (errdef.ErrInvalid), whichever byte is
+// wrong: the gzip trailer's checksum, or a zstd frame.
+func TestApplyCorruptCompression(t *testing.T) {
+	raw := tarOf(t, file("f", strings.Repeat("payload ", 5000)))
+	flip := func(b []byte, i int) []byte {
+		b = append([]byte(nil), b...)
+		b[i] ^= 0xff
+		return b
+	}
+	g, z := gz(t, raw), zst(t, raw)
+	for name, blob := range map[string][]byte{
+		"gzip last byte":      flip(g, len(g)-1),
+		"gzip checksum":       flip(g, len(g)-6),
+		"zstd middle of data": flip(z, len(z)/2),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyBytes(t, t.TempDir(), blob, Options{})
+			if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "corrupt") {
+				t.Fatalf("err = %v, want a corrupt-data error matching ErrInvalid", err)
+			}
+		})
+	}
+}
