@@ -13,9 +13,8 @@ import (
 // Options control [Apply]. The zero value applies a layer as the current user
 // with no size limit and no digest check.
 type Options struct {
-	// Rootless applies the layer without privileges: no chown, no device
-	// nodes, and owner access forced on files and directories (see the
-	// package documentation).
+	// Rootless applies the layer without privileges: no chown and no
+	// device nodes; modes are exact (see the package documentation).
 	Rootless bool
 
 	// DiffID, when set, is the expected digest of the uncompressed layer
