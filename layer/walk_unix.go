@@ -165,11 +165,11 @@ func (w *fsWalker) entry(e *fsEntry, bc *node) error {
 	if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		var err error
 		if bc == nil || bc.Type == tar.TypeDir {
-			err = w.emit(e)
+			err = w.emit(e, nil)
 		} else {
 			var changed bool
 			if changed, err = w.changed(e, bc); err == nil && changed {
-				err = w.emit(e)
+				err = w.emit(e, bc)
 			}
 		}
 		if e.fd >= 0 {
@@ -182,7 +182,7 @@ func (w *fsWalker) entry(e *fsEntry, bc *node) error {
 	if bc != nil && bc.Type == tar.TypeDir {
 		sub = bc
 	}
-	hdr := w.header(e)
+	hdr := w.header(e, sub)
 	depth := len(w.pending)
 	changed := true
 	if sub != nil {
@@ -234,6 +234,8 @@ func (w *fsWalker) whiteouts(ents []os.DirEntry, prefix string, mtime time.Time,
 	for name, c := range base.children {
 		i, found := slices.BinarySearchFunc(ents, name, func(de os.DirEntry, n string) int { return strings.Compare(de.Name(), n) })
 		switch {
+		case !found && w.diff.Rootless && (c.Type == tar.TypeChar || c.Type == tar.TypeBlock):
+			kept++ // a rootless unpack does not make device nodes
 		case !found:
 			gone = append(gone, name)
 		case c.Type == tar.TypeDir && !ents[i].IsDir():
@@ -467,9 +469,23 @@ func typeflag(st *unix.Stat_t) byte {
 	return tar.TypeReg
 }
 
-// header fills the walker's reusable header for e.
-func (w *fsWalker) header(e *fsEntry) *tar.Header {
+// header fills the walker's reusable header for e, whose entry in the
+// base is bc (nil if none).
+func (w *fsWalker) header(e *fsEntry, bc *node) *tar.Header {
 	uid, gid := w.owner(&e.st)
+	if w.diff != nil && w.diff.Rootless {
+		// The owners on disk are the unpacking user's, not the image's.
+		uid, gid = 0, 0
+		if w.opts.UID != nil {
+			uid = *w.opts.UID
+		}
+		if w.opts.GID != nil {
+			gid = *w.opts.GID
+		}
+		if bc != nil {
+			uid, gid = bc.UID, bc.GID
+		}
+	}
 	typ := typeflag(&e.st)
 	h := tar.Header{
 		Typeflag: typ,
@@ -514,11 +530,11 @@ func (w *fsWalker) writeHeader(h *tar.Header) error {
 
 // emit writes a non-directory entry: a hard link to a name already
 // written, or the entry itself with its content.
-func (w *fsWalker) emit(e *fsEntry) error {
+func (w *fsWalker) emit(e *fsEntry, bc *node) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	hdr := w.header(e)
+	hdr := w.header(e, bc)
 	var id fileID
 	hardlinked := e.st.Nlink > 1
 	if hardlinked {
@@ -608,7 +624,7 @@ func (w *fsWalker) changed(e *fsEntry, bc *node) (bool, error) {
 	if typ != tar.TypeSymlink && int64(e.st.Mode&0o7777) != bc.Mode&0o7777 {
 		return true, nil
 	}
-	if !w.diff.IgnoreOwner {
+	if !w.diff.Rootless {
 		uid, gid := w.owner(&e.st)
 		if uid != bc.UID || gid != bc.GID {
 			return true, nil

@@ -300,7 +300,7 @@ func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedIm
 		return ocispec.Descriptor{}, err
 	}
 	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
-		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), IgnoreOwner: opts.Rootless})
+		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), Rootless: opts.Rootless})
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, err
