@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lading-oci/lading/content"
@@ -356,13 +358,31 @@ type UnpackOptions struct {
 	Rootless bool
 	// MaxBytes caps the uncompressed size of each layer (0: no cap).
 	MaxBytes int64
-	Logger   *slog.Logger
+	// Force merges the image into a directory that is not empty, as
+	// layers merge (later entries replace earlier ones, whiteouts remove).
+	// Without it such a directory is refused with errdef.ErrAlreadyExists.
+	// A merge is applied in place: a failed one leaves dir partly changed.
+	Force bool
+	// Logger receives what the unpack skipped (device nodes in rootless
+	// mode, xattrs the filesystem refused). Nil discards it.
+	Logger *slog.Logger
 }
 
 // Unpack applies img's layers in order into dir, each checked against its
 // diff_id and its blob digest while it streams. Later layers are
 // decompressed while earlier ones are written (see unpack.ApplyLayers).
+// Linux only: elsewhere it fails with errdef.ErrUnsupported.
+//
+// It is all or nothing: the layers are applied into a new directory beside
+// dir (same parent, so the same filesystem), which is renamed to dir once
+// every layer has been applied and checked. A failure — a digest or
+// diff_id mismatch, a missing blob, a corrupt stream, a hostile entry, the
+// size cap — removes what was made and leaves dir as it was; the error says
+// so. dir must not exist or be empty, unless opts.Force merges into it.
 func Unpack(ctx context.Context, f content.Fetcher, img *content.LoadedImage, dir string, opts UnpackOptions) error {
+	if img == nil || img.Manifest == nil || img.ConfigFile == nil {
+		return fmt.Errorf("unpack: %w: no image", errdef.ErrInvalid)
+	}
 	if len(img.ConfigFile.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
 			len(img.Manifest.Layers), len(img.ConfigFile.RootFS.DiffIDs))
@@ -381,12 +401,77 @@ func Unpack(ctx context.Context, f content.Fetcher, img *content.LoadedImage, di
 			Name:   l.Digest.String(),
 		}
 	}
-	_, err := unpack.ApplyLayers(ctx, dir, layers, unpack.Options{
-		Rootless: opts.Rootless,
-		MaxBytes: opts.MaxBytes,
-		Logger:   opts.Logger,
-	})
-	return err
+	uo := unpack.Options{Rootless: opts.Rootless, MaxBytes: opts.MaxBytes, Logger: opts.Logger}
+
+	empty, existed, mode, err := emptyDir(dir)
+	if err != nil {
+		return fmt.Errorf("unpack into %s: %w", dir, err)
+	}
+	if !empty {
+		if !opts.Force {
+			return fmt.Errorf("unpack into %s: %w: the directory is not empty; merge into it with Force (lading unpack --force)", dir, errdef.ErrAlreadyExists)
+		}
+		if _, err := unpack.ApplyLayers(ctx, dir, layers, uo); err != nil {
+			return fmt.Errorf("unpack into %s (merging; what was applied before the failure stays): %w", dir, err)
+		}
+		return nil
+	}
+	parent, name := filepath.Split(filepath.Clean(dir))
+	if parent == "" {
+		parent = "."
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("unpack into %s: %w", dir, err)
+	}
+	stage, err := os.MkdirTemp(parent, "."+name+".unpack-")
+	if err != nil {
+		return fmt.Errorf("unpack into %s: %w", dir, err)
+	}
+	// The staging directory starts with the mode dir had (or would get).
+	if err := os.Chmod(stage, mode); err != nil {
+		_ = os.Remove(stage)
+		return fmt.Errorf("unpack into %s: %w", dir, err)
+	}
+	if _, err := unpack.ApplyLayers(ctx, stage, layers, uo); err != nil {
+		if rerr := unpack.RemoveAll(stage); rerr != nil {
+			return fmt.Errorf("unpack into %s failed and the partial tree %s could not be removed (%v): %w", dir, stage, rerr, err)
+		}
+		return fmt.Errorf("unpack into %s failed; nothing was written to it: %w", dir, err)
+	}
+	// rename(2) replaces an empty directory.
+	if err := replaceDir(stage, dir); err != nil {
+		_ = unpack.RemoveAll(stage)
+		if existed {
+			return fmt.Errorf("unpack into %s: the directory changed while unpacking: %w", dir, err)
+		}
+		return fmt.Errorf("unpack into %s: %w", dir, err)
+	}
+	return nil
+}
+
+// emptyDir reports whether dir is missing or an empty directory, whether it
+// exists, and the mode a directory put in its place should have.
+func emptyDir(dir string) (empty, exists bool, mode os.FileMode, err error) {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, false, 0o755, nil
+	}
+	if err != nil {
+		return false, false, 0, err
+	}
+	if !fi.IsDir() {
+		return false, true, 0, fmt.Errorf("%w: not a directory", errdef.ErrAlreadyExists)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, true, 0, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, true, 0, err
+	}
+	return len(names) == 0, true, fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), nil
 }
 
 // verifiedBlob reads a blob through its verifier and closes the blob.

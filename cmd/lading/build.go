@@ -268,6 +268,7 @@ func newUnpackCmd(opts *rootOptions) *cobra.Command {
 	var (
 		platform string
 		rootless bool
+		force    bool
 		maxSize  int64
 	)
 	cmd := &cobra.Command{
@@ -275,7 +276,11 @@ func newUnpackCmd(opts *rootOptions) *cobra.Command {
 		Short: "Unpack an image's root filesystem into a directory",
 		Long: `Apply the image's layers in order into DIR: whiteouts, opaque whiteouts, hardlinks, modes, times and (as
 root) owners and device nodes. Every layer is checked against its digest and diff_id while it streams. Nothing
-outside DIR is ever created, changed or removed, whatever the layers hold.`,
+outside DIR is ever created, changed or removed, whatever the layers hold.
+
+The unpack is all or nothing: the layers are applied into a new directory beside DIR that replaces DIR
+only once every layer has been checked; a failure leaves DIR as it was. DIR must not exist or be empty;
+--force merges the image into a directory that has content (in place, as layers merge).`,
 		Example: `  lading unpack oci:./images:app ./rootfs
   lading unpack oci:./images:multi ./rootfs --platform linux/arm64 --rootless`,
 		Args: cobra.ExactArgs(2),
@@ -290,12 +295,13 @@ outside DIR is ever created, changed or removed, whatever the layers hold.`,
 			if !cmd.Flags().Changed("rootless") {
 				rootless = os.Geteuid() != 0
 			}
-			return mutate.Unpack(cmd.Context(), st, img, args[1], mutate.UnpackOptions{Rootless: rootless, MaxBytes: maxSize, Logger: opts.logger})
+			return mutate.Unpack(cmd.Context(), st, img, args[1], mutate.UnpackOptions{Rootless: rootless, MaxBytes: maxSize, Force: force, Logger: opts.logger})
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&platform, "platform", "", "from an index, this platform's image (default: this machine's)")
 	fs.BoolVar(&rootless, "rootless", false, "do not change owners or create device nodes (default: true when not root)")
+	fs.BoolVar(&force, "force", false, "merge into a directory that is not empty")
 	fs.Int64Var(&maxSize, "max-layer-size", 64<<30, "refuse a layer whose uncompressed size exceeds this many bytes")
 	return cmd
 }
