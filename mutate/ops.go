@@ -320,36 +320,58 @@ type FlattenOptions struct {
 	MaxBytes int64
 }
 
-// Flatten squashes all of base's layers into one.
+// Flatten squashes all of base's layers into one: the filesystem the
+// layers describe, whiteouts applied, with the owners, modes, times and
+// xattrs they record whoever runs it. The layers' tar streams are merged
+// (layer.Flatten, each blob read twice and verified); nothing is written to
+// disk but the new blobs.
 func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, opts FlattenOptions) (ocispec.Descriptor, error) {
-	lo, changes := opts.LayerOptions, opts.Changes
-	if _, err := From(base); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	dir, err := os.MkdirTemp("", "lading-flatten-")
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	defer os.RemoveAll(dir)
-	rootless := os.Geteuid() != 0
-	if err := Unpack(ctx, s, base, dir, UnpackOptions{Rootless: rootless}); err != nil {
-		return ocispec.Descriptor{}, err
-	}
 	m, err := From(base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	m.Manifest.Layers = []ocispec.Descriptor{}
-	m.ConfigFile.RootFS.DiffIDs = nil
-	m.ConfigFile.History = nil
-	res, err := AddDir(ctx, s, dir, lo)
+	blobs, err := layerBlobs(s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	lo := opts.LayerOptions
+	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
+		return layer.Flatten(ctx, blobs, w, layer.FlattenOptions{Options: lo.layerOptions(), MaxBytes: opts.MaxBytes})
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("flatten %s: %w", base.Desc.Digest, err)
+	}
+	m.Manifest.Layers = []ocispec.Descriptor{}
+	m.ConfigFile.RootFS.DiffIDs = nil
+	m.ConfigFile.History = nil
 	if lo.Comment == "" {
 		lo.Comment = fmt.Sprintf("flattened %d layers of %s", len(base.Manifest.Layers), base.Desc.Digest)
 	}
-	return finish(ctx, s, m, &res, lo, changes)
+	return finish(ctx, s, m, &res, lo, opts.Changes)
+}
+
+// layerBlobs describes img's layers for reading from f, each blob verified
+// against its descriptor as it is read.
+func layerBlobs(f content.Fetcher, img *content.LoadedImage) ([]layer.Blob, error) {
+	if len(img.ConfigFile.RootFS.DiffIDs) != len(img.Manifest.Layers) {
+		return nil, fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
+			len(img.Manifest.Layers), len(img.ConfigFile.RootFS.DiffIDs))
+	}
+	blobs := make([]layer.Blob, len(img.Manifest.Layers))
+	for i, l := range img.Manifest.Layers {
+		blobs[i] = layer.Blob{
+			Open: func(ctx context.Context) (io.ReadCloser, error) {
+				rc, err := f.Fetch(ctx, l)
+				if err != nil {
+					return nil, err
+				}
+				return verifiedBlob{content.NewVerifyReader(rc, l), rc}, nil
+			},
+			DiffID: img.ConfigFile.RootFS.DiffIDs[i],
+			Name:   l.Digest.String(),
+		}
+	}
+	return blobs, nil
 }
 
 // UnpackOptions configure Unpack.
@@ -383,23 +405,9 @@ func Unpack(ctx context.Context, f content.Fetcher, img *content.LoadedImage, di
 	if img == nil || img.Manifest == nil || img.ConfigFile == nil {
 		return fmt.Errorf("unpack: %w: no image", errdef.ErrInvalid)
 	}
-	if len(img.ConfigFile.RootFS.DiffIDs) != len(img.Manifest.Layers) {
-		return fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
-			len(img.Manifest.Layers), len(img.ConfigFile.RootFS.DiffIDs))
-	}
-	layers := make([]unpack.Layer, len(img.Manifest.Layers))
-	for i, l := range img.Manifest.Layers {
-		layers[i] = unpack.Layer{
-			Open: func(ctx context.Context) (io.ReadCloser, error) {
-				rc, err := f.Fetch(ctx, l)
-				if err != nil {
-					return nil, err
-				}
-				return verifiedBlob{content.NewVerifyReader(rc, l), rc}, nil
-			},
-			DiffID: img.ConfigFile.RootFS.DiffIDs[i],
-			Name:   l.Digest.String(),
-		}
+	layers, err := layerBlobs(f, img)
+	if err != nil {
+		return err
 	}
 	uo := unpack.Options{Rootless: opts.Rootless, MaxBytes: opts.MaxBytes, Logger: opts.Logger}
 

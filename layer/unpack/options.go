@@ -1,9 +1,8 @@
 package unpack
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"github.com/lading-oci/lading/layer"
 	"log/slog"
 
 	"github.com/lading-oci/lading/errdef"
@@ -65,22 +64,8 @@ type Stats struct {
 	Bytes int64
 }
 
-// Layer is one layer blob for [ApplyLayers].
-type Layer struct {
-	// Open returns the layer blob: gzip, zstd or plain tar. It is read to
-	// its end, so a reader that verifies the blob's digest when it reaches
-	// the end (content.VerifyReader) does so, and an error it returns there
-	// fails the layer. It is closed once the layer has been read.
-	Open func(ctx context.Context) (io.ReadCloser, error)
-
-	// DiffID, when set, is the expected digest of the uncompressed layer,
-	// as [Options.DiffID] for [Apply].
-	DiffID digest.Digest
-
-	// Name identifies the layer in errors (a digest, say); errors always
-	// give its index.
-	Name string
-}
+// Layer is one layer blob for [ApplyLayers]: see [layer.Blob].
+type Layer = layer.Blob
 
 // logger returns Logger, or one that discards.
 func (o Options) logger() *slog.Logger {
