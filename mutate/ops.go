@@ -145,13 +145,36 @@ type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-// start returns the image to build on: a copy of base, or an empty image for
-// platform when there is no base.
-func start(base *content.LoadedImage, platform ocispec.Platform) (*Draft, error) {
+// start returns the image to build on: a copy of base (see edit), or an
+// empty image for platform when there is no base.
+func start(ctx context.Context, s content.Exister, base *content.LoadedImage, platform ocispec.Platform) (*Draft, error) {
 	if base == nil {
 		return New(platform), nil
 	}
-	return From(base)
+	return edit(ctx, s, base)
+}
+
+// edit starts an edit of base whose result goes into s, after checking that
+// s holds every layer of base: the new image refers to them, so without
+// them it would be broken. Nothing is written when one is missing; the
+// error names it and matches errdef.ErrNotFound (copy the base into s
+// first).
+func edit(ctx context.Context, s content.Exister, base *content.LoadedImage) (*Draft, error) {
+	m, err := From(base)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range base.Manifest.Layers {
+		ok, err := s.Exists(ctx, l)
+		if err != nil {
+			return nil, fmt.Errorf("base image %s: layer %d (%s): %w", base.Desc.Digest, i, l.Digest, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("base image %s: layer %d (%s): %w: the destination store does not hold it (copy the base image into it first)",
+				base.Desc.Digest, i, l.Digest, errdef.ErrNotFound)
+		}
+	}
+	return m, nil
 }
 
 // BuildOptions configure Build.
@@ -177,7 +200,7 @@ func Build(ctx context.Context, s content.IngestStorage, dir string, opts BuildO
 	if opts.Platform != nil {
 		platform = *opts.Platform
 	}
-	m, err := start(opts.Base, platform)
+	m, err := start(ctx, s, opts.Base, platform)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -215,7 +238,7 @@ type AppendOptions struct {
 
 // Append stores a ready layer file r (tar, tar.gz or tar.zst) on top of base.
 func Append(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, r io.Reader, opts AppendOptions) (ocispec.Descriptor, error) {
-	m, err := From(base)
+	m, err := edit(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -235,7 +258,7 @@ type MutateOptions struct {
 // Mutate changes an image's configuration and annotations without touching
 // its layers.
 func Mutate(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, opts MutateOptions) (ocispec.Descriptor, error) {
-	m, err := From(base)
+	m, err := edit(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -293,7 +316,7 @@ type CommitOptions struct {
 // Commit records the changes made to dir, a root filesystem unpacked from
 // base, as one new layer with whiteouts on top of base.
 func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, dir string, opts CommitOptions) (ocispec.Descriptor, error) {
-	m, err := From(base)
+	m, err := edit(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -326,7 +349,7 @@ type FlattenOptions struct {
 // (layer.Flatten, each blob read twice and verified); nothing is written to
 // disk but the new blobs.
 func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedImage, opts FlattenOptions) (ocispec.Descriptor, error) {
-	m, err := From(base)
+	m, err := edit(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}

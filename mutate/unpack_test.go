@@ -144,3 +144,71 @@ func TestUnpackNonEmpty(t *testing.T) {
 		t.Errorf("unpack onto a file: %v", err)
 	}
 }
+
+// TestBaseMustBeInTheStore checks that an image is never built on a base
+// whose layers the destination does not hold: the build is refused before
+// anything is written.
+func TestBaseMustBeInTheStore(t *testing.T) {
+	ctx := context.Background()
+	src, img := twoLayers(t)
+	dst := memory.New()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"x": "x"})
+	count := func(s *memory.Store) int {
+		n := 0
+		_ = s.Blobs(ctx, func(ocispec.Descriptor) error { n++; return nil })
+		return n
+	}
+	checks := map[string]func(content.IngestStorage) error{
+		"build": func(s content.IngestStorage) error {
+			_, err := Build(ctx, s, dir, BuildOptions{Base: img})
+			return err
+		},
+		"append": func(s content.IngestStorage) error {
+			_, err := Append(ctx, s, img, strings.NewReader(""), AppendOptions{})
+			return err
+		},
+		"mutate": func(s content.IngestStorage) error {
+			_, err := Mutate(ctx, s, img, MutateOptions{})
+			return err
+		},
+		"commit": func(s content.IngestStorage) error {
+			_, err := Commit(ctx, s, img, dir, CommitOptions{})
+			return err
+		},
+		"flatten": func(s content.IngestStorage) error {
+			_, err := Flatten(ctx, s, img, FlattenOptions{})
+			return err
+		},
+	}
+	for name, run := range checks {
+		err := run(dst)
+		if !errors.Is(err, errdef.ErrNotFound) || !strings.Contains(err.Error(), string(img.Manifest.Layers[0].Digest)) {
+			t.Errorf("%s on a base from another store: %v", name, err)
+		}
+		if n := count(dst); n != 0 {
+			t.Errorf("%s wrote %d blobs before refusing", name, n)
+		}
+	}
+	// A base whose layer was deleted from its own store.
+	if err := src.Delete(ctx, img.Manifest.Layers[1].Digest); err != nil {
+		t.Fatal(err)
+	}
+	before := count(src)
+	if _, err := Build(ctx, src, dir, BuildOptions{Base: img}); !errors.Is(err, errdef.ErrNotFound) {
+		t.Errorf("build on a base with a deleted layer: %v", err)
+	}
+	if count(src) != before {
+		t.Error("a refused build wrote blobs")
+	}
+	for _, f := range []func() error{
+		func() error { _, err := Mutate(ctx, src, nil, MutateOptions{}); return err },
+		func() error { _, err := Commit(ctx, src, nil, dir, CommitOptions{}); return err },
+		func() error { _, err := Flatten(ctx, src, nil, FlattenOptions{}); return err },
+		func() error { _, err := Append(ctx, src, nil, strings.NewReader(""), AppendOptions{}); return err },
+	} {
+		if err := f(); !errors.Is(err, errdef.ErrInvalid) {
+			t.Errorf("nil base: %v", err)
+		}
+	}
+}
