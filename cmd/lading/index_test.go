@@ -44,7 +44,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 		Manifests: []ocispec.Descriptor{descs["linux/amd64"], descs["linux/arm64/v8"]}}
 	data, err := json.Marshal(idx)
 	must(t, err)
-	st, err := ocilayout.Open(layout)
+	st, err := ocilayout.Open(context.Background(), layout)
 	must(t, err)
 	ctx := context.Background()
 	idesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(data), Size: int64(len(data))}
@@ -96,7 +96,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 func TestGCWithAWriterActive(t *testing.T) {
 	layout := filepath.Join(t.TempDir(), "images")
 	lading(t, "init", layout)
-	writer, err := ocilayout.Open(layout)
+	writer, err := ocilayout.Open(context.Background(), layout)
 	must(t, err)
 	defer writer.Close()
 	data := []byte(`{"pending":true}`)

@@ -26,7 +26,7 @@ func newInitCmd(_ *rootOptions) *cobra.Command {
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := strings.TrimPrefix(args[0], "oci:")
-			if _, err := track(ocilayout.Init(dir)); err != nil {
+			if _, err := track(ocilayout.Init(context.Background(), dir)); err != nil {
 				return err
 			}
 			printf(cmd, "initialized OCI layout in %s\n", dir)
@@ -53,7 +53,7 @@ func newLsCmd(_ *rootOptions) *cobra.Command {
   lading ls oci:./images --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := track(ocilayout.Open(strings.TrimPrefix(args[0], "oci:")))
+			st, err := track(ocilayout.Open(context.Background(), strings.TrimPrefix(args[0], "oci:")))
 			if err != nil {
 				return err
 			}

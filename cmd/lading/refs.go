@@ -71,9 +71,9 @@ func closeStores() {
 // openLayout opens (or, with create, initialises) the layout r names.
 func openLayout(r ref.Reference, create bool) (*ocilayout.Store, error) {
 	if create {
-		return track(ocilayout.Init(r.Path()))
+		return track(ocilayout.Init(context.Background(), r.Path()))
 	}
-	return track(ocilayout.Open(r.Path()))
+	return track(ocilayout.Open(context.Background(), r.Path()))
 }
 
 // resolveRef resolves r in st: its digest, its tag, or, with neither, the
@@ -189,7 +189,7 @@ func completeRef(cmd *cobra.Command, _ []string, toComplete string) ([]string, c
 	if i := strings.LastIndex(rest, ":"); i >= 0 {
 		dir = rest[:i]
 	}
-	st, err := track(ocilayout.Open(dir))
+	st, err := track(ocilayout.Open(context.Background(), dir))
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

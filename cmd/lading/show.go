@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -184,7 +185,7 @@ config is valid. Every problem is reported, each naming the blob's digest and pa
 		Example: `  lading verify ./images`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := track(ocilayout.Open(strings.TrimPrefix(args[0], "oci:")))
+			st, err := track(ocilayout.Open(context.Background(), strings.TrimPrefix(args[0], "oci:")))
 			if err != nil {
 				return err
 			}
@@ -231,7 +232,7 @@ so gc refuses to run; --min-age lets it run anyway, keeping every unreferenced b
   lading gc ./images --min-age 1h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := track(ocilayout.Open(strings.TrimPrefix(args[0], "oci:")))
+			st, err := track(ocilayout.Open(context.Background(), strings.TrimPrefix(args[0], "oci:")))
 			if err != nil {
 				return err
 			}

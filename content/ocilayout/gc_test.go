@@ -191,7 +191,7 @@ func TestGCRefusesUnreadableManifest(t *testing.T) {
 func TestGCWaitsForWriters(t *testing.T) {
 	ctx := context.Background()
 	a := newLayout(t)
-	b, err := ocilayout.Open(a.Dir())
+	b, err := ocilayout.Open(context.Background(), a.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestPushOfPresentBlobDoesNotHoldGCOff(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := ocilayout.Open(a.Dir())
+	b, err := ocilayout.Open(context.Background(), a.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // newLayout creates a layout in a fresh temporary directory.
 func newLayout(t testing.TB, opts ...ocilayout.Option) *ocilayout.Store {
 	t.Helper()
-	s, err := ocilayout.Init(filepath.Join(t.TempDir(), "layout"), opts...)
+	s, err := ocilayout.Init(context.Background(), filepath.Join(t.TempDir(), "layout"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
