@@ -207,7 +207,18 @@ func TestCopyFailureLeavesNoNewLayout(t *testing.T) {
 	}
 	// An existing layout stays, with what it held.
 	existing := filepath.Join(t.TempDir(), "existing")
-	keep := multiImage(t, existing)
+	est, err := ocilayout.Init(ctx, existing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := mutate.Write(ctx, est, mutate.New(ocispec.Platform{OS: "linux", Architecture: "amd64"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := est.Tag(ctx, keep, "multi"); err != nil {
+		t.Fatal(err)
+	}
+	est.Close()
 	into := open(t, "oci:"+existing+":other", true)
 	if _, err := transfer.Copy(ctx, src, into, transfer.CopyOptions{}); err == nil {
 		t.Fatal("copy with a missing layer succeeded")
