@@ -103,7 +103,6 @@ func Flatten(ctx context.Context, layers []Blob, w io.Writer, opts FlattenOption
 			Linkname: e.Linkname,
 			Devmajor: e.Devmajor,
 			Devminor: e.Devminor,
-
 		}
 		if opts.UID != nil {
 			h.Uid = *opts.UID

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/moby/patternmatcher"
 	"maps"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ type fsWalker struct {
 	// is. Headers before flushed are already written.
 	pending []tar.Header
 	flushed int
+
+	// excl holds Options.Exclude; nil when nothing is excluded.
+	excl *patternmatcher.PatternMatcher
 }
 
 // fsEntry is one directory entry as found on disk.
@@ -54,6 +58,9 @@ type fsEntry struct {
 	fd     int // open descriptor of a regular file or directory, else -1
 	target string
 	xattrs map[string]string
+	// excluded marks a directory left out that is walked only for
+	// exceptions below it: it is written only if one is.
+	excluded bool
 }
 
 func newFSWalker(ctx context.Context, dir string, p *packer, opts Options) (*fsWalker, error) {
@@ -74,7 +81,31 @@ func newFSWalker(ctx context.Context, dir string, p *packer, opts Options) (*fsW
 	if opts.Timestamp != nil {
 		w.clamp = opts.Timestamp.Truncate(time.Second)
 	}
+	if len(opts.Exclude) > 0 {
+		pm, err := patternmatcher.New(opts.Exclude)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("layer: exclude patterns: %w: %v", errdef.ErrInvalid, err)
+		}
+		w.excl = pm
+	}
 	return w, nil
+}
+
+// excluded reports whether the entry at rel is left out, and, for a
+// directory, whether the walk must still look inside it for exceptions.
+func (w *fsWalker) excluded(rel string, dir bool) (skip, descend bool, err error) {
+	if w.excl == nil {
+		return false, false, nil
+	}
+	m, err := w.excl.MatchesOrParentMatches(rel)
+	if err != nil {
+		return false, false, fmt.Errorf("layer: exclude patterns on %s: %w", rel, err)
+	}
+	if !m {
+		return false, false, nil
+	}
+	return true, dir && w.excl.Exclusions(), nil
 }
 
 func (w *fsWalker) close() {
@@ -142,6 +173,13 @@ func (w *fsWalker) walkDir(dirfd int, rel string, mtime time.Time, base *node) e
 		if base != nil {
 			bc = base.children[name]
 		}
+		skip, descend, err := w.excluded(prefix+name, de.IsDir())
+		if err != nil {
+			return err
+		}
+		if skip && !descend {
+			continue
+		}
 		e, ok, err := w.open(dirfd, de, prefix+name)
 		if err != nil {
 			return err
@@ -149,6 +187,7 @@ func (w *fsWalker) walkDir(dirfd int, rel string, mtime time.Time, base *node) e
 		if !ok {
 			continue
 		}
+		e.excluded = skip
 		if err := w.entry(&e, bc); err != nil {
 			if e.fd >= 0 {
 				unix.Close(e.fd)
@@ -184,8 +223,8 @@ func (w *fsWalker) entry(e *fsEntry, bc *node) error {
 	}
 	hdr := w.header(e, sub)
 	depth := len(w.pending)
-	changed := true
-	if sub != nil {
+	changed := !e.excluded
+	if sub != nil && !e.excluded {
 		var err error
 		if changed, err = w.changed(e, sub); err != nil {
 			return err
