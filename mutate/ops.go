@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/progress"
+	"github.com/moby/patternmatcher/ignorefile"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lading-oci/lading/content"
@@ -35,6 +38,9 @@ type LayerOptions struct {
 	CreatedBy string
 	// Comment is recorded in the layer's history entry.
 	Comment string
+	// Progress, when set, receives the progress of writing the layer (or,
+	// for Flatten, of reading the layers).
+	Progress progress.Func
 }
 
 func (o LayerOptions) layerOptions() layer.Options {
@@ -42,7 +48,7 @@ func (o LayerOptions) layerOptions() layer.Options {
 	if c == 0 {
 		c = layer.Gzip
 	}
-	return layer.Options{Compression: c, Timestamp: o.Timestamp, UID: o.UID, GID: o.GID}
+	return layer.Options{Compression: c, Timestamp: o.Timestamp, UID: o.UID, GID: o.GID, Progress: o.Progress}
 }
 
 func (o LayerOptions) created() time.Time {
@@ -182,10 +188,68 @@ type BuildOptions struct {
 	LayerOptions
 	// Base is the image to build on; nil builds from nothing.
 	Base *content.LoadedImage
-	// Platform of an image built from nothing (default: the running one).
+	// Platform of an image built from nothing (default:
+	// image.DefaultPlatform, linux on this architecture).
 	Platform *ocispec.Platform
 	// Changes to the configuration, applied after the layer is added.
 	Changes ConfigChanges
+	// Exclude lists paths of dir to leave out of the layer, as lines of a
+	// .dockerignore file. The patterns of dir's .containerignore (or, if
+	// there is none, .dockerignore) come first, as docker and buildah read
+	// them.
+	Exclude []string
+}
+
+// IgnoreFile reads the exclusion patterns of a build context: its
+// .containerignore or, without one, its .dockerignore; nil when it has
+// neither.
+func IgnoreFile(dir string) ([]string, error) {
+	for _, name := range []string{".containerignore", ".dockerignore"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		pats, err := ignorefile.ReadAll(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w: %v", f.Name(), errdef.ErrInvalid, err)
+		}
+		return pats, nil
+	}
+	return nil, nil
+}
+
+// layoutDir returns the directory of a store that is an OCI layout.
+func layoutDir(s any) (string, bool) {
+	d, ok := s.(interface{ Dir() string })
+	if !ok {
+		return "", false
+	}
+	return d.Dir(), true
+}
+
+// within reports whether path is dir or lies below it.
+func within(path, dir string) bool {
+	p, err1 := filepath.Abs(path)
+	d, err2 := filepath.Abs(dir)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// notInside refuses a directory a layer is made from that holds the
+// destination layout: the layer would hold the layout being written.
+func notInside(s any, dir string) error {
+	if ld, ok := layoutDir(s); ok && within(ld, dir) {
+		return fmt.Errorf("%s: %w: the destination layout %s is inside the directory the layer is made from; write it elsewhere",
+			dir, errdef.ErrInvalid, ld)
+	}
+	return nil
 }
 
 // Build makes dir into one new layer on top of opts.Base (or of nothing),
@@ -196,6 +260,13 @@ func Build(ctx context.Context, s content.IngestStorage, dir string, opts BuildO
 	} else if !fi.IsDir() {
 		return ocispec.Descriptor{}, fmt.Errorf("build context %s: %w: not a directory", dir, errdef.ErrInvalid)
 	}
+	if err := notInside(s, dir); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	ignored, err := IgnoreFile(dir)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	platform := image.DefaultPlatform()
 	if opts.Platform != nil {
 		platform = *opts.Platform
@@ -204,7 +275,11 @@ func Build(ctx context.Context, s content.IngestStorage, dir string, opts BuildO
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	res, err := AddDir(ctx, s, dir, opts.LayerOptions)
+	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
+		lo := opts.layerOptions()
+		lo.Exclude = append(ignored, opts.Exclude...)
+		return layer.Create(ctx, dir, w, lo)
+	})
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -306,11 +381,21 @@ type CommitOptions struct {
 	LayerOptions
 	// Rootless says dir was unpacked without root (UnpackOptions.Rootless):
 	// what a rootless unpack cannot reproduce is not taken for a change —
-	// owners (every file belongs to the unpacking user), the owner access
-	// bits it had to add, and device nodes it skipped.
+	// owners (every file belongs to the unpacking user) and device nodes it
+	// skipped. It is always so when the process is not root.
 	Rootless bool
 	// Changes to the configuration, applied after the layer is added.
 	Changes ConfigChanges
+	// AllowEmpty adds a layer even when dir has no changes. Without it, no
+	// layer is added then: the result is base with the config Changes (see
+	// Committed), as with Mutate.
+	AllowEmpty bool
+}
+
+// Committed reports whether the image Commit returned has a new layer: it
+// does unless dir had no changes and CommitOptions.AllowEmpty was not set.
+func Committed(base, result *content.LoadedImage) bool {
+	return len(result.Manifest.Layers) > len(base.Manifest.Layers)
 }
 
 // Commit records the changes made to dir, a root filesystem unpacked from
@@ -320,18 +405,41 @@ func Commit(ctx context.Context, s content.IngestStorage, base *content.LoadedIm
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	if err := notInside(s, dir); err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	tree, err := Tree(ctx, s, base)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
-		return layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), Rootless: opts.Rootless})
-	})
+	rootless := opts.Rootless || os.Geteuid() != 0
+	w, err := s.Ingest(ctx, "")
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	res, err := layer.CreateDiff(ctx, tree, dir, w, layer.DiffOptions{Options: opts.layerOptions(), Rootless: rootless})
+	if err == nil && res.UncompressedSize <= emptyTarSize && !opts.AllowEmpty {
+		// No changes: no layer.
+		_ = w.Abort(ctx)
+		if err := opts.Changes.Apply(m); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return Write(ctx, s, m)
+	}
+	if err == nil {
+		_, err = w.Commit(ctx, res.Descriptor.Size, res.Descriptor.Digest)
+	}
+	if err != nil {
+		_ = w.Abort(ctx)
+		return ocispec.Descriptor{}, fmt.Errorf("commit %s: %w", dir, err)
+	}
+	_ = w.Close()
 	return finish(ctx, s, m, &res, opts.LayerOptions, opts.Changes)
 }
+
+// emptyTarSize is the size of a tar stream with no entries: the two zero
+// blocks of its end marker.
+const emptyTarSize = 1024
 
 // FlattenOptions configure Flatten.
 type FlattenOptions struct {
@@ -339,7 +447,8 @@ type FlattenOptions struct {
 	LayerOptions
 	// Changes to the configuration, applied after the layers are squashed.
 	Changes ConfigChanges
-	// MaxBytes caps the uncompressed size of each layer read (0: no cap).
+	// MaxBytes caps the uncompressed size of each layer read (0:
+	// DefaultMaxLayerBytes; negative: no cap).
 	MaxBytes int64
 }
 
@@ -353,13 +462,15 @@ func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedI
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	blobs, err := layerBlobs(s, base)
+	blobs, err := layerBlobs(s, base, opts.Progress)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	lo := opts.LayerOptions
 	res, err := ingest(ctx, s, func(w io.Writer) (layer.Result, error) {
-		return layer.Flatten(ctx, blobs, w, layer.FlattenOptions{Options: lo.layerOptions(), MaxBytes: opts.MaxBytes})
+		fo := lo.layerOptions()
+		fo.Progress = nil // the layer's progress is the reading of the blobs
+		return layer.Flatten(ctx, blobs, w, layer.FlattenOptions{Options: fo, MaxBytes: maxBytes(opts.MaxBytes)})
 	})
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("flatten %s: %w", base.Desc.Digest, err)
@@ -374,8 +485,8 @@ func Flatten(ctx context.Context, s content.IngestStorage, base *content.LoadedI
 }
 
 // layerBlobs describes img's layers for reading from f, each blob verified
-// against its descriptor as it is read.
-func layerBlobs(f content.Fetcher, img *content.LoadedImage) ([]layer.Blob, error) {
+// against its descriptor as it is read, and its reading reported to pf.
+func layerBlobs(f content.Fetcher, img *content.LoadedImage, pf progress.Func) ([]layer.Blob, error) {
 	if len(img.ConfigFile.RootFS.DiffIDs) != len(img.Manifest.Layers) {
 		return nil, fmt.Errorf("image %s: %w: %d layers but %d diff_ids", img.Desc.Digest, errdef.ErrInvalid,
 			len(img.Manifest.Layers), len(img.ConfigFile.RootFS.DiffIDs))
@@ -384,11 +495,18 @@ func layerBlobs(f content.Fetcher, img *content.LoadedImage) ([]layer.Blob, erro
 	for i, l := range img.Manifest.Layers {
 		blobs[i] = layer.Blob{
 			Open: func(ctx context.Context) (io.ReadCloser, error) {
+				name := fmt.Sprintf("layer %d/%d", i+1, len(img.Manifest.Layers))
+				pf.Start(l.Digest.String(), name, l.Size)
 				rc, err := f.Fetch(ctx, l)
 				if err != nil {
+					pf.Finish(l.Digest.String(), name, 0, l.Size, err)
 					return nil, err
 				}
-				return verifiedBlob{content.NewVerifyReader(rc, l), rc}, nil
+				r := io.Reader(content.NewVerifyReader(rc, l))
+				if pf != nil {
+					r = pf.Reader(r, l.Digest.String(), name, l.Size)
+				}
+				return verifiedBlob{r, progressCloser{rc, pf, l.Digest.String(), name, l.Size}}, nil
 			},
 			DiffID: img.ConfigFile.RootFS.DiffIDs[i],
 			Name:   l.Digest.String(),
@@ -397,12 +515,35 @@ func layerBlobs(f content.Fetcher, img *content.LoadedImage) ([]layer.Blob, erro
 	return blobs, nil
 }
 
+// DefaultMaxLayerBytes is the cap on a layer's uncompressed size when
+// reading it (UnpackOptions.MaxBytes, FlattenOptions.MaxBytes): 64 GiB, far
+// above any real layer, far below what fills a disk from a small
+// decompression bomb.
+const DefaultMaxLayerBytes = 64 << 30
+
+// maxBytes turns a MaxBytes option into a cap: 0 is the default, negative
+// none.
+func maxBytes(n int64) int64 {
+	switch {
+	case n == 0:
+		return DefaultMaxLayerBytes
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
 // UnpackOptions configure Unpack.
 type UnpackOptions struct {
-	// Rootless unpacks without changing owners or making device nodes.
+	// Rootless unpacks without changing owners or making device nodes. It
+	// is always so when the process is not root.
 	Rootless bool
-	// MaxBytes caps the uncompressed size of each layer (0: no cap).
+	// MaxBytes caps the uncompressed size of each layer (0:
+	// DefaultMaxLayerBytes; negative: no cap).
 	MaxBytes int64
+	// Progress, when set, receives an event per layer as its blob is
+	// read.
+	Progress progress.Func
 	// Force merges the image into a directory that is not empty, as
 	// layers merge (later entries replace earlier ones, whiteouts remove).
 	// Without it such a directory is refused with errdef.ErrAlreadyExists.
@@ -428,11 +569,14 @@ func Unpack(ctx context.Context, f content.Fetcher, img *content.LoadedImage, di
 	if img == nil || img.Manifest == nil || img.ConfigFile == nil {
 		return fmt.Errorf("unpack: %w: no image", errdef.ErrInvalid)
 	}
-	layers, err := layerBlobs(f, img)
+	if ld, ok := layoutDir(f); ok && (within(dir, ld) || within(ld, dir)) {
+		return fmt.Errorf("unpack into %s: %w: the directory and the layout %s hold one another; unpack elsewhere", dir, errdef.ErrInvalid, ld)
+	}
+	layers, err := layerBlobs(f, img, opts.Progress)
 	if err != nil {
 		return err
 	}
-	uo := unpack.Options{Rootless: opts.Rootless, MaxBytes: opts.MaxBytes, Logger: opts.Logger}
+	uo := unpack.Options{Rootless: opts.Rootless || os.Geteuid() != 0, MaxBytes: maxBytes(opts.MaxBytes), Logger: opts.Logger}
 
 	empty, existed, mode, err := emptyDir(dir)
 	if err != nil {
@@ -503,6 +647,20 @@ func emptyDir(dir string) (empty, exists bool, mode os.FileMode, err error) {
 		return false, true, 0, err
 	}
 	return len(names) == 0, true, fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), nil
+}
+
+// progressCloser closes a blob and reports the layer finished.
+type progressCloser struct {
+	c     io.Closer
+	pf    progress.Func
+	id    string
+	name  string
+	total int64
+}
+
+func (p progressCloser) Close() error {
+	p.pf.Finish(p.id, p.name, p.total, p.total, nil)
+	return p.c.Close()
 }
 
 // verifiedBlob reads a blob through its verifier and closes the blob.

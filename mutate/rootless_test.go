@@ -85,9 +85,9 @@ func TestRootlessRoundTrip(t *testing.T) {
 	if err := Unpack(ctx, s, img, root, UnpackOptions{Rootless: true}); err != nil {
 		t.Fatal(err)
 	}
-	commit := func() []*tar.Header {
+	commit := func(allowEmpty bool) []*tar.Header {
 		t.Helper()
-		d, err := Commit(ctx, s, img, root, CommitOptions{Rootless: true})
+		d, err := Commit(ctx, s, img, root, CommitOptions{Rootless: true, AllowEmpty: allowEmpty})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,15 +95,23 @@ func TestRootlessRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !Committed(img, got) {
+			return nil
+		}
 		return layerEntries(t, s, got.Manifest.Layers[len(got.Manifest.Layers)-1])
 	}
-	if hs := commit(); len(hs) != 0 {
+	if d, err := Commit(ctx, s, img, root, CommitOptions{Rootless: true}); err != nil {
+		t.Fatal(err)
+	} else if got, err := content.LoadImage(ctx, s, d, nil); err != nil || Committed(img, got) {
+		t.Errorf("a commit of no changes added a layer (%v)", err)
+	}
+	if hs := commit(true); len(hs) != 0 {
 		for _, h := range hs {
 			t.Errorf("unchanged tree: layer has %s (mode %o, owner %d:%d)", h.Name, h.Mode, h.Uid, h.Gid)
 		}
 	}
 	writeFiles(t, root, map[string]string{"bin/new": "new"})
-	hs := commit()
+	hs := commit(false)
 	var names []string
 	for _, h := range hs {
 		names = append(names, h.Name)
