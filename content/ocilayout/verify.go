@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/progress"
 	"io"
 	"io/fs"
 	"os"
@@ -24,6 +25,8 @@ type VerifyOptions struct {
 	// Workers is how many blobs are hashed at once; 0 means one per CPU
 	// (runtime.GOMAXPROCS).
 	Workers int
+	// Progress, when set, receives an event per blob hashed.
+	Progress progress.Func
 }
 
 // Problem is one thing wrong with a layout.
@@ -139,7 +142,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		wg.Go(func() {
 			buf := make([]byte, copyBufferSize)
 			for b := range jobs {
-				n, err := hashFile(ctx, b, buf)
+				id := b.desc.Digest.String()
+				opts.Progress.Start(id, "blob", b.desc.Size)
+				n, err := hashFile(ctx, b, buf, opts.Progress)
+				opts.Progress.Finish(id, "blob", n, b.desc.Size, err)
 				mu.Lock()
 				rep.Blobs++
 				rep.Bytes += n
@@ -178,14 +184,18 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 
 // hashFile checks that the file b hashes to its name, returning how many
 // bytes it read.
-func hashFile(ctx context.Context, b blobFile, buf []byte) (int64, error) {
+func hashFile(ctx context.Context, b blobFile, buf []byte, pf progress.Func) (int64, error) {
 	f, err := os.Open(b.path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	h := b.desc.Digest.Algorithm().Hash()
-	n, err := io.CopyBuffer(h, content.ContextReader(ctx, f), buf)
+	var r io.Reader = content.ContextReader(ctx, f)
+	if pf != nil {
+		r = pf.Reader(r, b.desc.Digest.String(), "blob", b.desc.Size)
+	}
+	n, err := io.CopyBuffer(h, r, buf)
 	if err != nil {
 		return n, err
 	}
