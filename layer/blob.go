@@ -2,6 +2,8 @@ package layer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	digest "github.com/opencontainers/go-digest"
@@ -26,3 +28,27 @@ type Blob struct {
 	// give its index.
 	Name string
 }
+
+// Fail names the layer, i of an image, in err: "layer 1 (sha256:…): …", or,
+// for a stream that does not decompress, "layer 1 (sha256:…) is corrupt:
+// …". The result wraps err.
+func (b Blob) Fail(i int, err error) error {
+	name := fmt.Sprintf("layer %d", i)
+	if b.Name != "" {
+		name += " (" + b.Name + ")"
+	}
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return &layerError{msg: fmt.Sprintf("%s is corrupt: %v stream: %v", name, ce.Compression, ce.Err), err: err}
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// layerError is an error with its own message that wraps another.
+type layerError struct {
+	msg string
+	err error
+}
+
+func (e *layerError) Error() string { return e.msg }
+func (e *layerError) Unwrap() error { return e.err }

@@ -131,8 +131,24 @@ func corrupt(c Compression, src *sourceReader, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return fmt.Errorf("%v data is corrupt: %w: %w", c, errdef.ErrInvalid, err)
+	return &CorruptError{Compression: c, Err: err}
 }
+
+// CorruptError is a compressed layer stream that does not decompress: a bad
+// checksum, a truncated or garbled frame. It matches errdef.ErrInvalid.
+type CorruptError struct {
+	Compression Compression
+	// Err is the decompressor's error.
+	Err error
+}
+
+// Error says which compression failed, and how.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%v data is corrupt: %v", e.Compression, e.Err)
+}
+
+// Unwrap returns errdef.ErrInvalid and the decompressor's error.
+func (e *CorruptError) Unwrap() []error { return []error{errdef.ErrInvalid, e.Err} }
 
 // decompressed is a decompressing reader whose errors are classified.
 type decompressed struct {

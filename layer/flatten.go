@@ -211,10 +211,6 @@ func clampTime(t time.Time, ts *time.Time) time.Time {
 // cap), checks its DiffID when check is set, and passes the uncompressed
 // stream to use, which need not read it to its end. Errors name the layer.
 func readLayer(ctx context.Context, l Blob, i int, max int64, check bool, use func(io.Reader) error) error {
-	name := fmt.Sprintf("layer %d", i)
-	if l.Name != "" {
-		name += " (" + l.Name + ")"
-	}
 	err := func() error {
 		if l.Open == nil {
 			return fmt.Errorf("%w: no Open function", errdef.ErrInvalid)
@@ -259,7 +255,7 @@ func readLayer(ctx context.Context, l Blob, i int, max int64, check bool, use fu
 		return nil
 	}()
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return l.Fail(i, err)
 	}
 	return nil
 }

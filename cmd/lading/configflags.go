@@ -44,7 +44,7 @@ func (f *configFlags) register(fs *pflag.FlagSet, withPlatform bool) {
 	fs.StringArrayVar(&f.unsetExpose, "unset-expose", nil, "remove an exposed port PORT[/proto] (repeatable)")
 	fs.StringArrayVar(&f.unsetVolume, "unset-volume", nil, "remove a declared volume (repeatable)")
 	if withPlatform {
-		fs.StringVar(&f.platform, "platform", "", "set the image's platform, os/arch[/variant] (build: also picks --from from an index; default this machine's)")
+		fs.StringVar(&f.platform, "platform", "", "set the image's platform, os/arch[/variant] (build: also picks --from from an index; default linux on this machine's architecture)")
 	}
 }
 
