@@ -440,7 +440,7 @@ func isIdent(s string) bool {
 // ("layers" to one, "Layers" to another).
 func (c *checker) field(o *object, path, key string) (any, string, bool) {
 	for _, k := range o.keys {
-		if k != key && len(k) == len(key) && strings.EqualFold(k, key) {
+		if k != key && strings.EqualFold(k, key) {
 			c.invalid(joinKey(path, k), "key differs only in case from %q: readers that match keys without regard to case would take one for the other", key)
 		}
 	}

@@ -154,3 +154,11 @@ func mustMarshal(t testing.TB, v any) string {
 	}
 	return string(data)
 }
+
+// pushJSONBytes pushes data as an octet-stream blob.
+func pushJSONBytes(t testing.TB, s *ocilayout.Store, data []byte) {
+	t.Helper()
+	contenttest.Push(t, s, contenttest.Describe("application/octet-stream", data), data)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
