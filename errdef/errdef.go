@@ -35,6 +35,9 @@ var (
 	// ErrTooManyRequests means a server refused the request for its rate
 	// (HTTP 429); retrying later may succeed.
 	ErrTooManyRequests = errors.New("too many requests")
+	// ErrClosed means an object was used after it was closed or ended (a
+	// writer after Commit, Abort or Close).
+	ErrClosed = errors.New("closed")
 )
 
 // What names the kind of object a NotFoundError is about.

@@ -111,8 +111,9 @@ type editResult struct {
 
 // finish tags the new image (or, on failure, removes a layout prepare
 // created) and prints its reference and digest.
-func (j *editJob) finish(cmd *cobra.Command, e *editFlags, desc ocispec.Descriptor, err error) error {
+func (j *editJob) finish(cmd *cobra.Command, o *rootOptions, e *editFlags, desc ocispec.Descriptor, err error) error {
 	if err == nil {
+		o.log().Debug("wrote image", "manifest", desc.Digest.String(), "size", desc.Size)
 		err = j.dst.Store.Tag(cmd.Context(), desc, j.dst.Ref.Tag())
 	}
 	if err != nil {
@@ -175,7 +176,7 @@ destination layout inside DIR is refused. The default platform is linux on this 
 					LayerOptions: j.layer, Base: j.base, Platform: j.changes.Platform, Changes: j.changes, Exclude: exclude,
 				})
 			})
-			return j.finish(cmd, &e, desc, err)
+			return j.finish(cmd, o, &e, desc, err)
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "base image reference")
@@ -199,7 +200,7 @@ func newMutateCmd(o *rootOptions) *cobra.Command {
 				return err
 			}
 			desc, err := mutate.Mutate(cmd.Context(), j.store, j.base, mutate.MutateOptions{Changes: j.changes})
-			return j.finish(cmd, &e, desc, err)
+			return j.finish(cmd, o, &e, desc, err)
 		},
 	}
 	e.register(cmd, "from-platform", false, false)
@@ -234,7 +235,7 @@ Its diff_id is computed while it is stored. "-" reads the layer from stdin.`,
 			if err != nil {
 				err = fmt.Errorf("append %s: %w", args[1], err)
 			}
-			return j.finish(cmd, &e, desc, err)
+			return j.finish(cmd, o, &e, desc, err)
 		},
 	}
 	e.register(cmd, "from-platform", true, false)
@@ -269,7 +270,7 @@ record them whoever runs it.`,
 			desc, err := withProgress(cmd, o, "flatten", &j.layer, func() (ocispec.Descriptor, error) {
 				return mutate.Flatten(cmd.Context(), j.store, j.base, mutate.FlattenOptions{LayerOptions: j.layer, Changes: j.changes, MaxBytes: int64(maxSize)})
 			})
-			return j.finish(cmd, &e, desc, err)
+			return j.finish(cmd, o, &e, desc, err)
 		},
 	}
 	e.register(cmd, "from-platform", true, false)
@@ -310,7 +311,7 @@ When DIR has no changes, no layer is added (the new image is BASE with the confi
 					info(cmd, "no changes in %s: no layer added", args[0])
 				}
 			}
-			return j.finish(cmd, &e, desc, err)
+			return j.finish(cmd, o, &e, desc, err)
 		},
 	}
 	fs := cmd.Flags()

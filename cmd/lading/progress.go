@@ -28,6 +28,25 @@ import (
 //	json   one JSON event per line, for wrappers
 //	quiet  nothing
 func (o *rootOptions) progressFor(cmd *cobra.Command, what string) (progress.Func, func()) {
+	pf, end := o.display(cmd, what)
+	if !o.verbose {
+		return pf, end
+	}
+	// -v logs each unit of work as it ends.
+	log := o.log()
+	return func(e progress.Event) {
+		switch e.State {
+		case progress.Finished, progress.Skipped:
+			log.Debug(what, "unit", e.Name, "id", e.ID, "state", string(e.State), "bytes", e.Current)
+		case progress.Failed:
+			log.Debug(what, "unit", e.Name, "id", e.ID, "state", string(e.State), "error", e.Err)
+		}
+		pf.Report(e)
+	}, end
+}
+
+// display is the progress display --progress asks for.
+func (o *rootOptions) display(cmd *cobra.Command, what string) (progress.Func, func()) {
 	w := cmd.ErrOrStderr()
 	mode := o.progressMode
 	if mode == "auto" {

@@ -118,6 +118,8 @@ func (o *rootOptions) loadImage(cmd *cobra.Command, s, platform string) (*transf
 	if err != nil {
 		return nil, nil, err
 	}
+	o.log().Debug("loaded image", "reference", s, "manifest", img.Desc.Digest.String(), "config", img.Manifest.Config.Digest.String(),
+		"layers", len(img.Manifest.Layers))
 	warnImage(cmd, img)
 	return t, img, nil
 }

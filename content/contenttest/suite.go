@@ -397,9 +397,10 @@ func testIngestAbort(t *testing.T, s content.Store) {
 	if err := w.Abort(ctx); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
-	if _, err := w.Commit(ctx, desc.Size, desc.Digest); err == nil {
-		t.Fatal("commit after abort succeeded")
-	}
+	_, err = w.Commit(ctx, desc.Size, desc.Digest)
+	wantErr(t, "commit after abort", err, errdef.ErrClosed)
+	_, err = w.Write([]byte("x"))
+	wantErr(t, "write after abort", err, errdef.ErrClosed)
 	wantExists(t, s, desc, false)
 	w, err = s.Ingest(ctx, "to-abort")
 	if err != nil {

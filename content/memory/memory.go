@@ -299,7 +299,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return 0, fmt.Errorf("ingest %q: writer is closed", w.ref)
+		return 0, fmt.Errorf("ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	w.in.data = append(w.in.data, p...)
 	w.h.Write(p)
@@ -330,7 +330,7 @@ func (w *writer) Abort(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return fmt.Errorf("abort ingest %q: writer is closed", w.ref)
+		return fmt.Errorf("abort ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	w.release(true)
 	return nil
@@ -340,7 +340,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: writer is closed", w.ref)
+		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	if err := content.CheckDigest(expected); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w", w.ref, err)
