@@ -41,6 +41,6 @@ func Example() {
 		panic(err)
 	}
 	again, _ := dst.Resolve(ctx)
-	fmt.Println(copied.Digest == desc.Digest, again.Digest == desc.Digest)
+	fmt.Println(copied.Copied.Digest == desc.Digest, again.Digest == desc.Digest)
 	// Output: true true
 }

@@ -136,7 +136,7 @@ func TestCopyChildrenFirst(t *testing.T) {
 	dst.Store = rec
 	var mu sync.Mutex
 	states := map[progress.State]int{}
-	desc, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Concurrency: 2, Progress: func(e progress.Event) {
+	res, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{Concurrency: 2, Progress: func(e progress.Event) {
 		mu.Lock()
 		states[e.State]++
 		mu.Unlock()
@@ -144,8 +144,8 @@ func TestCopyChildrenFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc.Digest != root.Digest {
-		t.Fatalf("copied %s, want %s", desc.Digest, root.Digest)
+	if res.Copied.Digest != root.Digest || res.Source.Digest != root.Digest || res.Filtered {
+		t.Fatalf("copied %+v, want %s", res, root.Digest)
 	}
 	// 1 index, 2 manifests, 2 configs, 3 distinct layers (the two images
 	// share none... each has 2): count what was pushed.
@@ -274,4 +274,127 @@ func TestResolveListTagRemove(t *testing.T) {
 	if _, err := transfer.Open(ctx, r, transfer.OpenOptions{}); !errors.As(err, &nf) || nf.What != errdef.WhatLayout {
 		t.Errorf("open of a missing layout: %v", err)
 	}
+}
+
+func TestCopyPlatforms(t *testing.T) {
+	ctx := context.Background()
+	srcDir := filepath.Join(t.TempDir(), "src")
+	root := multiImage(t, srcDir)
+	amd := ocispec.Platform{OS: "linux", Architecture: "amd64"}
+	arm := ocispec.Platform{OS: "linux", Architecture: "arm64"}
+	cp := func(dst string, ps ...ocispec.Platform) (transfer.CopyResult, error) {
+		return transfer.Copy(ctx, open(t, "oci:"+srcDir+":multi", false), open(t, "oci:"+filepath.Join(t.TempDir(), dst)+":x", true),
+			transfer.CopyOptions{Platforms: ps})
+	}
+	// One platform: its image.
+	res, err := cp("one", arm)
+	if err != nil || res.Filtered || !image.IsManifest(res.Copied.MediaType) || res.Copied.Digest == root.Digest {
+		t.Fatalf("one platform: %+v %v", res, err)
+	}
+	// Every platform: the index itself.
+	res, err = cp("both", amd, arm)
+	if err != nil || res.Filtered || res.Copied.Digest != root.Digest {
+		t.Fatalf("every platform: %+v %v", res, err)
+	}
+	// None matching: the error lists what there is.
+	_, err = cp("none", ocispec.Platform{OS: "linux", Architecture: "s390x"})
+	var nf *errdef.NotFoundError
+	if !errors.As(err, &nf) || !strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
+		t.Fatalf("missing platform: %v", err)
+	}
+}
+
+func TestCopyFilteredIndexAndReferrers(t *testing.T) {
+	ctx := context.Background()
+	srcDir := filepath.Join(t.TempDir(), "src")
+	root := multiImage(t, srcDir)
+	st, err := ocilayout.Open(ctx, srcDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A third platform, so two of three make a new index.
+	data, _ := st.Resolve(ctx, "multi")
+	raw, err := content.ReadAll(ctx, st, data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := image.DecodeIndex(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range idx.Manifests {
+		idx.Manifests[i].Platform = &ocispec.Platform{OS: "linux", Architecture: []string{"amd64", "arm64"}[i]}
+	}
+	extra := idx.Manifests[0]
+	extra.Platform = &ocispec.Platform{OS: "linux", Architecture: "riscv64"}
+	idx.Manifests = append(idx.Manifests, extra)
+	idx.Annotations = map[string]string{"kept": "yes"}
+	three := pushJSON(t, st, ocispec.MediaTypeImageIndex, idx)
+	if err := st.Tag(ctx, three, "three"); err != nil {
+		t.Fatal(err)
+	}
+	// A signature of the amd64 image, and one of the signature.
+	sig := pushArtifact(t, st, idx.Manifests[0], "application/vnd.example.sig")
+	pushArtifact(t, st, sig, "application/vnd.example.countersig")
+	st.Close()
+
+	dstDir := filepath.Join(t.TempDir(), "dst")
+	res, err := transfer.Copy(ctx, open(t, "oci:"+srcDir+":three", false), open(t, "oci:"+dstDir+":two", true), transfer.CopyOptions{
+		Platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "riscv64"}}, Referrers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Filtered || res.Copied.Digest == three.Digest || res.Referrers != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	dst, err := ocilayout.Open(ctx, dstDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	got, err := content.ReadAll(ctx, dst, res.Copied, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gidx, err := image.DecodeIndex(got)
+	if err != nil || len(gidx.Manifests) != 2 || gidx.Annotations["kept"] != "yes" {
+		t.Fatalf("filtered index %s: %v", got, err)
+	}
+	if refs, err := dst.Referrers(ctx, idx.Manifests[0], ""); err != nil || len(refs) != 1 || refs[0].ArtifactType != "application/vnd.example.sig" {
+		t.Fatalf("referrers in the destination: %+v %v", refs, err)
+	}
+	if ok, _ := dst.Exists(ctx, root); ok {
+		t.Error("the unfiltered index was copied too")
+	}
+	rep, err := dst.Verify(ctx, ocilayout.VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", err, rep.Problems)
+	}
+}
+
+// pushArtifact stores an artifact manifest whose subject is subject.
+func pushArtifact(t *testing.T, st *ocilayout.Store, subject ocispec.Descriptor, artifactType string) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	empty := ocispec.DescriptorEmptyJSON
+	if err := st.Push(ctx, empty, strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	subj := ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, ArtifactType: artifactType,
+		Config: empty, Layers: []ocispec.Descriptor{empty}, Subject: &subj}
+	return pushJSON(t, st, ocispec.MediaTypeImageManifest, m)
+}
+
+func pushJSON(t *testing.T, st *ocilayout.Store, mt string, v any) ocispec.Descriptor {
+	t.Helper()
+	data, err := jsonMarshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := st.Push(context.Background(), d, strings.NewReader(string(data))); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

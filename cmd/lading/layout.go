@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -77,10 +79,23 @@ each entry.`,
 	return cmd
 }
 
-// tagResult is what tag and copy print with --format json.
+// tagResult is what tag prints with --format json.
 type tagResult struct {
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
+}
+
+// copyResult is what copy prints with --format json.
+type copyResult struct {
+	Reference string `json:"reference"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	// Source is the digest the source reference names; Kind says what was
+	// copied of it: "index", "image", "image of the index", or "filtered
+	// index" (a new index of some of the source's images).
+	Source    string `json:"source"`
+	Kind      string `json:"kind"`
+	Referrers int    `json:"referrers"`
 }
 
 // isTransportRef reports whether s names a place (a transport prefix), not
@@ -117,7 +132,7 @@ A tag is letters and digits joined by single separators (- . _ : @ +, or --) and
 				return err
 			}
 			if isTransportRef(args[1]) {
-				return copyTo(cmd, o, src, args[1], &format)
+				return copyTo(cmd, o, src, args[1], transfer.CopyOptions{}, &format)
 			}
 			desc, err := transfer.Tag(ctx, src, args[1])
 			if err != nil {
@@ -143,49 +158,106 @@ func withTag(r ref.Reference, tag string) string {
 }
 
 // copyTo copies what src names to the reference dst and prints the result.
-func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string, format *formatFlag) error {
+func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string, opts transfer.CopyOptions, format *formatFlag) error {
 	ctx := cmd.Context()
 	d, err := o.destination(ctx, dst)
 	if err != nil {
 		return err
 	}
 	pf, end := o.progressFor(cmd, "copy")
-	desc, err := transfer.Copy(ctx, src, d, transfer.CopyOptions{Progress: pf})
+	opts.Progress = pf
+	res, err := transfer.Copy(ctx, src, d, opts)
 	end()
 	if err != nil {
 		return err
 	}
-	res := tagResult{Reference: d.Ref.String(), Digest: desc.Digest.String()}
-	return format.write(cmd, res, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "%s %s\n", res.Reference, res.Digest)
+	out := copyResult{Reference: d.Ref.String(), Digest: res.Copied.Digest.String(), MediaType: res.Copied.MediaType,
+		Source: res.Source.Digest.String(), Kind: copyKind(res), Referrers: res.Referrers}
+	return format.write(cmd, out, func(w io.Writer) error {
+		if out.Kind == "filtered index" || out.Kind == "image of the index" {
+			info(cmd, "copied the %s %s of %s", out.Kind, out.Digest, out.Source)
+		}
+		if out.Referrers > 0 {
+			info(cmd, "copied %d referrers", out.Referrers)
+		}
+		_, err := fmt.Fprintf(w, "%s %s\n", out.Reference, out.Digest)
 		return err
 	})
 }
 
+// copyKind says what Copy copied of its source.
+func copyKind(res transfer.CopyResult) string {
+	switch {
+	case res.Filtered:
+		return "filtered index"
+	case res.Copied.Digest != res.Source.Digest:
+		return "image of the index"
+	case image.IsIndex(res.Copied.MediaType):
+		return "index"
+	}
+	return "image"
+}
+
 func newCopyCmd(o *rootOptions) *cobra.Command {
-	var format formatFlag
+	var (
+		format    formatFlag
+		platforms []string
+		all       bool
+		referrers bool
+	)
 	cmd := &cobra.Command{
 		Use:   "copy SRC_REF DST_REF",
 		Short: "Copy an image or index, with everything it references, to another reference",
-		Long: `Copy the image or index SRC_REF names, with every blob, config and manifest it references, to DST_REF, and tag it
+		Long: `Copy the image SRC_REF names, with every blob, config and manifest it references, to DST_REF, and tag it
 there. Blobs are copied before the manifests that list them, and those before their indexes, so the destination never
 holds a manifest whose blobs are missing. What the destination already has is not copied again. Digests are kept.
-A destination layout that does not exist is created, and removed again if the copy fails.`,
+A destination layout that does not exist is created, and removed again if the copy fails.
+
+From an index (a multi-platform image), copy takes the image for --platform (default linux on this machine's
+architecture), as skopeo does; --platform a,b takes several (the result is the original index when they are all it
+has, else a new index of those, whose digest is printed); --all copies the index whole. --referrers copies the
+signatures, SBOMs and attestations that refer to what is copied.`,
 		Example: `  lading copy oci:./images:app oci:./release:app
-  lading copy oci:./images@sha256:6c3c62... oci:/srv/mirror:app-1.2`,
+  lading copy oci:./images:multi oci:./arm:app --platform linux/arm64
+  lading copy oci:./images:multi oci:./mirror:multi --all --referrers`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := format.check(); err != nil {
 				return err
 			}
+			opts := transfer.CopyOptions{Referrers: referrers}
+			if all && len(platforms) > 0 {
+				return usageError{fmt.Errorf("--all and --platform: %w: give one", errdef.ErrInvalid)}
+			}
+			if !all {
+				if len(platforms) == 0 {
+					platforms = []string{image.FormatPlatform(image.DefaultPlatform())}
+				}
+				for _, p := range platforms {
+					pl, err := parsePlatform(p)
+					if err != nil {
+						return err
+					}
+					opts.Platforms = append(opts.Platforms, *pl)
+				}
+			}
 			src, err := o.open(cmd.Context(), args[0], false)
 			if err != nil {
 				return err
 			}
-			return copyTo(cmd, o, src, args[1], &format)
+			if !all && !cmd.Flags().Changed("platform") {
+				// Without --platform, an image is copied whatever its platform.
+				if d, err := src.Resolve(cmd.Context()); err == nil && !image.IsIndex(d.MediaType) {
+					opts.Platforms = nil
+				}
+			}
+			return copyTo(cmd, o, src, args[1], opts, &format)
 		},
 	}
 	format.register(cmd, false)
+	cmd.Flags().StringSliceVar(&platforms, "platform", nil, "from an index, the platforms to copy: os/arch[/variant], comma-separated or repeated")
+	cmd.Flags().BoolVar(&all, "all", false, "copy an index with every image it lists")
+	cmd.Flags().BoolVar(&referrers, "referrers", false, "also copy what refers to the image (signatures, SBOMs, attestations)")
 	return cmd
 }
 
