@@ -21,16 +21,25 @@ func cliDocs(root *cobra.Command) map[string][]byte {
 	fmt.Fprintf(&index, "%s\n\n", root.Short)
 	fmt.Fprintf(&index, "```\n%s\n```\n\n", strings.TrimSpace(root.Long))
 	fmt.Fprintf(&index, "## Global flags\n\n```\n%s```\n\n## Commands\n\n", flagUsages(root.PersistentFlags()))
-	cmds := root.Commands()
-	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
-	for _, c := range cmds {
-		if c.Hidden || !c.IsAvailableCommand() || c.Name() == "help" || c.Name() == "completion" {
-			continue
+	var cmds []*cobra.Command
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || !sub.IsAvailableCommand() || sub.Name() == "help" || sub.Name() == "completion" {
+				continue
+			}
+			cmds = append(cmds, sub)
+			walk(sub)
 		}
-		file := "lading_" + c.Name() + ".md"
-		fmt.Fprintf(&index, "- [`lading %s`](%s): %s\n", c.Name(), file, c.Short)
+	}
+	walk(root)
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].CommandPath() < cmds[j].CommandPath() })
+	for _, c := range cmds {
+		path := strings.TrimPrefix(c.CommandPath(), "lading ")
+		file := "lading_" + strings.ReplaceAll(path, " ", "_") + ".md"
+		fmt.Fprintf(&index, "- [`lading %s`](%s): %s\n", path, file, c.Short)
 		var b bytes.Buffer
-		fmt.Fprintf(&b, "# lading %s\n\n<!-- Generated; do not edit. -->\n\n%s\n\n", c.Name(), c.Short)
+		fmt.Fprintf(&b, "# lading %s\n\n<!-- Generated; do not edit. -->\n\n%s\n\n", path, c.Short)
 		fmt.Fprintf(&b, "```\n%s\n```\n\n", c.UseLine())
 		if c.Long != "" {
 			fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(c.Long))

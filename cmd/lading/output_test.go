@@ -315,3 +315,42 @@ func TestInitMessageOnStderr(t *testing.T) {
 		t.Errorf("init: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+func TestIndexCommands(t *testing.T) {
+	layout, descs := multiLayout(t)
+	ref := func(tag string) string { return "oci:" + layout + ":" + tag }
+	lading(t, "index", "create", ref("made"), ref("linux-amd64"), ref("linux-arm64-v8"), "--annotation", "v=1")
+	var idx struct {
+		Manifests []struct {
+			Digest   string
+			Platform struct{ Architecture, Variant string }
+		}
+		Annotations map[string]string
+	}
+	must(t, json.Unmarshal([]byte(lading(t, "manifest", ref("made"))), &idx))
+	if len(idx.Manifests) != 2 || idx.Manifests[1].Platform.Variant != "v8" || idx.Annotations["v"] != "1" ||
+		idx.Manifests[0].Digest != descs["linux/amd64"].Digest.String() {
+		t.Fatalf("created index %+v", idx)
+	}
+	lading(t, "index", "remove", ref("made"), "--platform", "linux/arm64")
+	lading(t, "index", "annotate", ref("made"), "--platform", "linux/amd64", "--annotation", "tuned=yes")
+	idx.Manifests, idx.Annotations = nil, nil
+	var raw map[string]any
+	out := lading(t, "manifest", ref("made"))
+	must(t, json.Unmarshal([]byte(out), &idx))
+	must(t, json.Unmarshal([]byte(out), &raw))
+	if len(idx.Manifests) != 1 || !strings.Contains(out, `"tuned":"yes"`) {
+		t.Fatalf("edited index %s", out)
+	}
+	lading(t, "index", "add", ref("made"), ref("linux-arm64-v8"))
+	if out := lading(t, "inspect", ref("made")); !strings.Contains(out, "linux/arm64/v8") {
+		t.Errorf("index after add:\n%s", out)
+	}
+	_, errOut, code := execCLI(t, context.Background(), "", "index", "remove", ref("made"), "--platform", "windows/amd64")
+	if code != exitNotFound || !strings.Contains(errOut, "windows/amd64") {
+		t.Errorf("remove of a missing platform: %d %s", code, errOut)
+	}
+	if out := lading(t, "verify", layout); !strings.Contains(out, " 0 problems") {
+		t.Errorf("verify: %s", out)
+	}
+}

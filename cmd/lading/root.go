@@ -84,7 +84,7 @@ func newRootCmd(opts *rootOptions) *cobra.Command {
 		newInspectCmd(opts), newManifestCmd(opts), newConfigCmd(opts), newBlobCmd(opts), newDigestCmd(opts),
 		newValidateCmd(opts), newVerifyCmd(opts), newGCCmd(opts),
 		newBuildCmd(opts), newMutateCmd(opts), newAppendCmd(opts), newFlattenCmd(opts), newCommitCmd(opts),
-		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts),
+		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts), newIndexCmd(opts),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
