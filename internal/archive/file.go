@@ -47,10 +47,20 @@ func sniffCompression(head []byte) string {
 	return ""
 }
 
+// MaxExpansion and MinExpansionLimit bound what a compressed archive may
+// decompress to: MaxExpansion times its compressed size, but at least
+// MinExpansionLimit bytes. Archives of images hold mostly compressed or
+// binary data; a larger expansion is a decompression bomb.
+const (
+	MaxExpansion      = 100
+	MinExpansionLimit = 1 << 30
+)
+
 // OpenFile opens and indexes the archive at path. An archive compressed with
 // gzip or zstd is decompressed with decompress (nil refuses it) into an
 // unnamed temporary file under os.TempDir, which Close releases; bzip2 and xz
-// are refused with errdef.ErrUnsupported. A missing file matches
+// are refused with errdef.ErrUnsupported, and one that expands past the
+// limits of MaxExpansion with errdef.ErrTooLarge. A missing file matches
 // errdef.ErrNotFound.
 func OpenFile(ctx context.Context, path string, decompress Decompressor) (*File, error) {
 	f, err := os.Open(path)
@@ -83,7 +93,8 @@ func OpenFile(ctx context.Context, path string, decompress Decompressor) (*File,
 		if decompress == nil {
 			return nil, fmt.Errorf("open archive %s: %w: the archive is %s-compressed", path, errdef.ErrUnsupported, c)
 		}
-		tmp, tsize, err := decompressToTemp(ctx, f, decompress)
+		limit := max(size*MaxExpansion, MinExpansionLimit)
+		tmp, tsize, err := decompressToTemp(ctx, f, decompress, limit)
 		if err != nil {
 			return nil, fmt.Errorf("open archive %s: decompress %s: %w", path, c, err)
 		}
@@ -104,7 +115,7 @@ func OpenFile(ctx context.Context, path string, decompress Decompressor) (*File,
 // decompressToTemp writes the decompressed content of r to a temporary file
 // that has no name (or, where that is impossible, whose name is removed at
 // once).
-func decompressToTemp(ctx context.Context, r io.Reader, decompress Decompressor) (*os.File, int64, error) {
+func decompressToTemp(ctx context.Context, r io.Reader, decompress Decompressor, limit int64) (*os.File, int64, error) {
 	tmp, err := openUnnamed(os.TempDir())
 	if err != nil {
 		tmp, err = os.CreateTemp("", ".lading-archive-*")
@@ -122,7 +133,10 @@ func decompressToTemp(ctx context.Context, r io.Reader, decompress Decompressor)
 		return nil, 0, err
 	}
 	defer rc.Close()
-	n, err := io.CopyBuffer(tmp, ctxReader{ctx, rc}, make([]byte, 1<<20))
+	n, err := io.CopyBuffer(tmp, ctxReader{ctx, io.LimitReader(rc, limit+1)}, make([]byte, 1<<20))
+	if err == nil && n > limit {
+		err = fmt.Errorf("%w: decompresses to more than %d bytes", errdef.ErrTooLarge, limit)
+	}
 	if err != nil {
 		tmp.Close()
 		return nil, 0, err

@@ -121,9 +121,6 @@ func Scan(ctx context.Context, r io.ReaderAt, size int64) (*Index, error) {
 			return nil, fmt.Errorf("member %q: %w: sparse members are not read", hdr.Name, errdef.ErrUnsupported)
 		}
 		m := &Member{Name: name, Type: hdr.Typeflag, Offset: tr.pos, Size: hdr.Size, Linkname: hdr.Linkname}
-		if m.Type == tar.TypeRegA {
-			m.Type = tar.TypeReg
-		}
 		switch m.Type {
 		case tar.TypeReg:
 		default:
