@@ -275,10 +275,10 @@ var ociToDockerLayer = map[string]string{
 
 // dockerToOCILayer maps Docker layer media types to OCI's.
 var dockerToOCILayer = map[string]string{
-	MediaTypeDockerLayerUncompressed:        ocispec.MediaTypeImageLayer,
-	MediaTypeDockerLayer:                    ocispec.MediaTypeImageLayerGzip,
-	MediaTypeDockerForeignLayer:             ocispec.MediaTypeImageLayerNonDistributableGzip,
-	MediaTypeDockerLayerZstd:                ocispec.MediaTypeImageLayerZstd,
+	MediaTypeDockerLayerUncompressed: ocispec.MediaTypeImageLayer,
+	MediaTypeDockerLayer:             ocispec.MediaTypeImageLayerGzip,
+	MediaTypeDockerForeignLayer:      ocispec.MediaTypeImageLayerNonDistributableGzip,
+	MediaTypeDockerLayerZstd:         ocispec.MediaTypeImageLayerZstd,
 }
 
 func (c *converter) manifestToDocker(m *ocispec.Manifest) (*Converted, error) {
