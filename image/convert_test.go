@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,4 +338,25 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("converted document is invalid: %v\n%s", err, c.Data)
 		}
 	})
+}
+
+// Converting an OCI image manifest for a Docker-only consumer: the layer
+// and config blobs stay as they are; only the manifest changes.
+func ExampleConvert() {
+	oci := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},` +
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7","size":4}],` +
+		`"annotations":{"org.opencontainers.image.version":"1.0"}}`)
+	c, err := image.Convert(ocispec.MediaTypeImageManifest, oci, image.FormatDocker, image.ConvertOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.Descriptor.MediaType)
+	fmt.Println(string(c.Data))
+	fmt.Println(c.Warnings)
+	// Output:
+	// application/vnd.docker.distribution.manifest.v2+json
+	// {"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":4,"digest":"sha256:3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7"}]}
+	// [manifest.annotations: dropped: Docker documents have no annotations (org.opencontainers.image.version)]
 }
