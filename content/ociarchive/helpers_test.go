@@ -115,3 +115,5 @@ func run(t *testing.T, name string, args ...string) []byte {
 	}
 	return out
 }
+
+func bytesReader(data []byte) *bytes.Reader { return bytes.NewReader(data) }
