@@ -14,6 +14,7 @@ import (
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/ref"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -133,6 +134,19 @@ func TestWriteThenRead(t *testing.T) {
 	idx, _ := r.Index(ctx)
 	if len(idx.Manifests) != 3 {
 		t.Fatalf("index has %d entries", len(idx.Manifests))
+	}
+	for s, want := range map[string]digest.Digest{
+		"oci-archive:" + path:                                        img.manifest.Digest, // latest
+		"oci-archive:" + path + ":other":                             other.manifest.Digest,
+		"oci-archive:" + path + "@" + other.manifest.Digest.String(): other.manifest.Digest,
+	} {
+		sel, err := ref.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := r.Select(ctx, sel); err != nil || d.Digest != want {
+			t.Errorf("select %s: %v %v", s, d.Digest, err)
+		}
 	}
 }
 
@@ -314,6 +328,10 @@ func TestCompressedArchive(t *testing.T) {
 	gzPath := path + ".gz"
 	os.WriteFile(gzPath, gzipped(data), 0o644)
 	r := open(t, gzPath)
+	only, _ := ref.Parse("oci-archive:" + gzPath)
+	if d, err := r.Select(ctx, only); err != nil || d.Digest != img.manifest.Digest {
+		t.Fatalf("select the only image: %v %v", d.Digest, err)
+	}
 	d, err := r.Resolve(ctx, "t")
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +369,10 @@ func TestConcurrentPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := open(t, path)
+	none, _ := ref.Parse("oci-archive:" + path)
+	if _, err := r.Select(ctx, none); !errors.Is(err, errdef.ErrInvalid) {
+		t.Fatalf("select among 8 images without latest: %v", err)
+	}
 	for _, img := range imgs {
 		if _, err := content.LoadImage(ctx, r, img.manifest, nil); err != nil {
 			t.Fatal(err)

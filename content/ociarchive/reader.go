@@ -35,6 +35,7 @@ import (
 	"github.com/lading-oci/lading/image"
 	"github.com/lading-oci/lading/internal/archive"
 	"github.com/lading-oci/lading/layer"
+	"github.com/lading-oci/lading/ref"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -263,6 +264,29 @@ func (r *Reader) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 		return d, fmt.Errorf("resolve %q in %s: %w", reference, r.f.Path, err)
 	}
 	return d, nil
+}
+
+// Select returns the descriptor an oci-archive reference names: its digest,
+// else its tag, else the archive's only image, else the one tagged
+// "latest" (the rules of skopeo's oci-archive:FILE).
+func (r *Reader) Select(ctx context.Context, sel ref.Reference) (ocispec.Descriptor, error) {
+	switch {
+	case sel.Digest() != "":
+		return r.Resolve(ctx, sel.Digest().String())
+	case sel.Tag() != "":
+		return r.Resolve(ctx, sel.Tag())
+	}
+	switch len(r.index.Manifests) {
+	case 0:
+		return ocispec.Descriptor{}, fmt.Errorf("oci-archive %s: %w: the archive holds no images", r.f.Path, errdef.ErrNotFound)
+	case 1:
+		return r.index.Manifests[0], nil
+	}
+	if d, err := r.Resolve(ctx, "latest"); err == nil {
+		return d, nil
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("oci-archive %s: %w: the archive holds %d images; name one with :TAG or @DIGEST (tags: %s)",
+		r.f.Path, errdef.ErrInvalid, len(r.index.Manifests), strings.Join(tagsOf(r.index.Manifests), ", "))
 }
 
 // Close releases the archive file.
