@@ -426,3 +426,66 @@ func FuzzOpen(f *testing.F) {
 		})
 	})
 }
+
+func TestIngest(t *testing.T) {
+	ctx := context.Background()
+	w, path := create(t)
+	data := bytes.Repeat([]byte("layer data "), 10000)
+	d := digest.FromBytes(data)
+
+	iw, err := w.Ingest(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := iw.Ref()
+	iw.Write(data[:5000])
+	if _, err := w.Ingest(ctx, ref); !errors.Is(err, errdef.ErrUnavailable) {
+		t.Fatalf("second writer of an open ingest: %v", err)
+	}
+	iw.Close()
+	iw, err = w.Ingest(ctx, ref)
+	if err != nil || iw.Offset() != 5000 {
+		t.Fatalf("resume: %v at %d", err, iw.Offset())
+	}
+	iw.Write(data[5000:])
+	if _, err := iw.Commit(ctx, int64(len(data)), digest.FromString("other")); !errors.Is(err, errdef.ErrDigestMismatch) {
+		t.Fatalf("commit with the wrong digest: %v", err)
+	}
+	if ok, _ := w.Exists(ctx, ocispec.Descriptor{Digest: digest.FromString("other")}); ok {
+		t.Fatal("mismatched ingest stored")
+	}
+	iw, _ = w.Ingest(ctx, "")
+	iw.Write(data)
+	if _, err := iw.Commit(ctx, 1, d); !errors.Is(err, errdef.ErrSizeMismatch) {
+		t.Fatalf("commit with the wrong size: %v", err)
+	}
+	iw, _ = w.Ingest(ctx, "")
+	iw.Write(data)
+	desc, err := iw.Commit(ctx, -1, d)
+	if err != nil || desc.Size != int64(len(data)) {
+		t.Fatalf("commit: %+v %v", desc, err)
+	}
+	aborted, _ := w.Ingest(ctx, "")
+	aborted.Write([]byte("dropped"))
+	aborted.Abort(ctx)
+	left, _ := w.Ingest(ctx, "") // left open: dropped by Close
+	left.Write([]byte("open"))
+	desc.MediaType = "application/octet-stream"
+	w.Tag(ctx, desc, "blob")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("left in the directory: %v", ents)
+	}
+	r := open(t, path)
+	got, err := content.ReadAll(ctx, r, desc, 1<<20)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	n := 0
+	r.Blobs(ctx, func(ocispec.Descriptor) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("%d blobs in the archive, want 1", n)
+	}
+}

@@ -34,6 +34,8 @@ type Writer struct {
 	blobs map[digest.Digest]*archive.Member
 	index []ocispec.Descriptor
 	done  bool
+
+	ingests map[string]*ingest
 }
 
 var (
@@ -235,6 +237,7 @@ func (w *Writer) Commit(ctx context.Context) error {
 	}
 	err := w.commitLocked(ctx)
 	w.done = true
+	w.dropIngestsLocked()
 	if err != nil {
 		w.w.Abort()
 		return fmt.Errorf("write oci-archive %s: %w", w.w.Path(), err)
@@ -301,5 +304,6 @@ func (w *Writer) Abort() error {
 		return nil
 	}
 	w.done = true
+	w.dropIngestsLocked()
 	return w.w.Abort()
 }

@@ -112,6 +112,21 @@ func OpenFile(ctx context.Context, path string, decompress Decompressor) (*File,
 	return af, nil
 }
 
+// CreateTemp creates a temporary file in dir that has no name where the
+// file system allows it (so nothing is left if the process dies), or else a
+// hidden one. drop closes and removes it.
+func CreateTemp(dir string) (f *os.File, drop func(), err error) {
+	if f, err := openUnnamed(dir); err == nil {
+		return f, func() { f.Close() }, nil
+	}
+	f, err = os.CreateTemp(dir, ".lading-tmp-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	name := f.Name()
+	return f, func() { f.Close(); os.Remove(name) }, nil
+}
+
 // decompressToTemp writes the decompressed content of r to a temporary file
 // that has no name (or, where that is impossible, whose name is removed at
 // once).
