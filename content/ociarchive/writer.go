@@ -21,10 +21,11 @@ import (
 // ErrClosed is returned by a Writer used after Commit, Close or Abort.
 var ErrClosed = archive.ErrClosed
 
-// Writer writes a new oci-archive. It implements content.Storage (reading
-// back what it has written), content.Resolver, content.Tagger,
-// content.Untagger and content.TagLister, and is safe for concurrent use;
-// blobs are written one after the other, in the order their pushes take the
+// Writer writes a new oci-archive. It implements content.IngestStorage
+// (reading back what it has written), content.Stater, content.Resolver,
+// content.Tagger, content.Untagger and content.TagLister, and is safe for
+// concurrent use; blobs are written one after the other, in the order their
+// pushes take the archive. It cannot delete: a blob written stays in the
 // archive.
 //
 // Nothing appears at the archive's path until Commit (or Close) succeeds.
