@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -25,8 +26,9 @@ var ErrClosed = archive.ErrClosed
 
 // Writer writes a new docker-archive. It implements content.Storage (reading
 // back what it holds), content.Resolver, content.Tagger and
-// content.TagLister, and is safe for concurrent use; blobs are written one
-// after the other.
+// content.TagLister, and is safe for concurrent use: blobs are written one
+// after the other, and a push that arrives while another is writing reads
+// its blob into a temporary file beside the archive meanwhile.
 //
 // Push takes layers (stored decompressed as <diff_id>.tar), configs
 // (stored as <hex>.json) and manifests and indexes (kept in memory: a
@@ -101,7 +103,17 @@ func (w *Writer) Push(ctx context.Context, expected ocispec.Descriptor, r io.Rea
 	if expected.Size < 0 {
 		return fmt.Errorf("push %s: %w: negative size %d", expected.Digest, errdef.ErrInvalid, expected.Size)
 	}
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		// Another push is writing to the archive: read this blob into a
+		// temporary file meanwhile (verified when it is stored).
+		sr, drop, err := archive.Spill(ctx, filepath.Dir(w.path), io.LimitReader(r, expected.Size+1))
+		if err != nil {
+			return fmt.Errorf("push %s: %w", expected.Digest, err)
+		}
+		defer drop()
+		r = sr
+		w.mu.Lock()
+	}
 	defer w.mu.Unlock()
 	if w.w == nil {
 		return ErrClosed

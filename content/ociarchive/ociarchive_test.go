@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ociarchive"
@@ -487,5 +488,100 @@ func TestIngest(t *testing.T) {
 	r.Blobs(ctx, func(ocispec.Descriptor) error { n++; return nil })
 	if n != 1 {
 		t.Fatalf("%d blobs in the archive, want 1", n)
+	}
+}
+
+// gateReader gives its first half, then waits for open to close.
+type gateReader struct {
+	data    []byte
+	off     int
+	open    chan struct{}
+	halfway chan struct{}
+}
+
+func (g *gateReader) Read(p []byte) (int, error) {
+	if g.off == len(g.data)/2 {
+		close(g.halfway)
+		<-g.open
+	}
+	if g.off >= len(g.data) {
+		return 0, io.EOF
+	}
+	end := len(g.data)
+	if g.off < len(g.data)/2 {
+		end = len(g.data) / 2
+	}
+	n := copy(p, g.data[g.off:end])
+	g.off += n
+	return n, nil
+}
+
+// eofReader closes eof when r is read to its end.
+type eofReader struct {
+	r   io.Reader
+	eof chan struct{}
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		close(e.eof)
+	}
+	return n, err
+}
+
+func TestPushWhileBusySpills(t *testing.T) {
+	ctx := context.Background()
+	w, path := create(t)
+	slow := bytes.Repeat([]byte("s"), 1<<20)
+	gate := &gateReader{data: slow, open: make(chan struct{}), halfway: make(chan struct{})}
+	done := make(chan error)
+	go func() { done <- w.Push(ctx, describe("application/octet-stream", slow), gate) }()
+	<-gate.halfway
+	// The archive is busy: these pushes complete their reads meanwhile.
+	good := []byte("good blob")
+	errs := make(chan error, 2)
+	read := make(chan struct{})
+	go func() {
+		errs <- w.Push(ctx, describe("application/octet-stream", good), &eofReader{r: bytes.NewReader(good), eof: read})
+	}()
+	bad := describe("application/octet-stream", []byte("claimed"))
+	go func() { errs <- w.Push(ctx, bad, strings.NewReader("not the claimed content at all")) }()
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push waited for the busy archive instead of reading its blob")
+	}
+	close(gate.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var got []error
+	got = append(got, <-errs, <-errs)
+	okCount, mismatch := 0, 0
+	for _, err := range got {
+		switch {
+		case err == nil:
+			okCount++
+		case errors.Is(err, errdef.ErrSizeMismatch) || errors.Is(err, errdef.ErrDigestMismatch):
+			mismatch++
+		default:
+			t.Fatalf("push: %v", err)
+		}
+	}
+	if okCount != 1 || mismatch != 1 {
+		t.Fatalf("results %v", got)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("spill files left: %v", ents)
+	}
+	r := open(t, path)
+	for _, b := range [][]byte{slow, good} {
+		if data, err := content.ReadAll(ctx, r, describe("", b), 2<<20); err != nil || !bytes.Equal(data, b) {
+			t.Fatalf("read back: %v", err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -24,8 +25,9 @@ var ErrClosed = archive.ErrClosed
 // Writer writes a new oci-archive. It implements content.IngestStorage
 // (reading back what it has written), content.Stater, content.Resolver,
 // content.Tagger, content.Untagger and content.TagLister, and is safe for
-// concurrent use; blobs are written one after the other, in the order their
-// pushes take the archive. It cannot delete: a blob written stays in the
+// concurrent use: blobs are written into the archive one after the other,
+// and a push that arrives while another is writing reads its blob into a
+// temporary file beside the archive meanwhile. It cannot delete: a blob written stays in the
 // archive.
 //
 // Nothing appears at the archive's path until Commit (or Close) succeeds.
@@ -82,7 +84,17 @@ func (w *Writer) Push(ctx context.Context, expected ocispec.Descriptor, r io.Rea
 	if expected.Size < 0 {
 		return fmt.Errorf("push %s: %w: negative size %d", expected.Digest, errdef.ErrInvalid, expected.Size)
 	}
-	w.mu.Lock()
+	if !w.mu.TryLock() {
+		// Another push is writing to the archive: read this blob into a
+		// temporary file meanwhile (verified when it is appended).
+		sr, drop, err := archive.Spill(ctx, filepath.Dir(w.w.Path()), io.LimitReader(r, expected.Size+1))
+		if err != nil {
+			return fmt.Errorf("push %s: %w", expected.Digest, err)
+		}
+		defer drop()
+		r = sr
+		w.mu.Lock()
+	}
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return err

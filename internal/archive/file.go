@@ -127,6 +127,23 @@ func CreateTemp(dir string) (f *os.File, drop func(), err error) {
 	return f, func() { f.Close(); os.Remove(name) }, nil
 }
 
+// Spill copies r to its end into a temporary file in dir (see CreateTemp)
+// and returns a reader of the copy; drop removes it. A writer that is busy
+// with one member spills another that arrives meanwhile, so that the
+// sources of both are read at once.
+func Spill(ctx context.Context, dir string, r io.Reader) (*io.SectionReader, func(), error) {
+	f, drop, err := CreateTemp(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := io.CopyBuffer(&offsetWriter{f: f}, ctxReader{ctx, r}, make([]byte, 1<<20))
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return io.NewSectionReader(f, 0, n), drop, nil
+}
+
 // decompressToTemp writes the decompressed content of r to a temporary file
 // that has no name (or, where that is impossible, whose name is removed at
 // once).
