@@ -27,8 +27,8 @@ var ErrClosed = archive.ErrClosed
 // content.Tagger, content.Untagger and content.TagLister, and is safe for
 // concurrent use: blobs are written into the archive one after the other,
 // and a push that arrives while another is writing reads its blob into a
-// temporary file beside the archive meanwhile. It cannot delete: a blob written stays in the
-// archive.
+// temporary file beside the archive meanwhile. It cannot delete: a blob
+// written stays in the archive.
 //
 // Nothing appears at the archive's path until Commit (or Close) succeeds.
 type Writer struct {
