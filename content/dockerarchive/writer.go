@@ -349,7 +349,7 @@ func (w *Writer) addImageLocked(desc ocispec.Descriptor, repoTags []string) erro
 	if len(ic.RootFS.DiffIDs) != len(m.Layers) {
 		return fmt.Errorf("config %s: %w: %d diff_ids for %d layers", m.Config.Digest, errdef.ErrInvalid, len(ic.RootFS.DiffIDs), len(m.Layers))
 	}
-	item := ManifestItem{Config: cfg.member.Name, RepoTags: []string{}}
+	item := ManifestItem{Config: cfg.member.Name, RepoTags: []string{}, Layers: []string{}}
 	for i, l := range m.Layers {
 		sl, ok := w.layers[l.Digest]
 		if !ok {
