@@ -84,8 +84,9 @@ type ChildChange struct {
 
 // Convert converts an image manifest or index (its media type and bytes)
 // to the format to: OCI image manifest <-> Docker schema 2 manifest, OCI
-// index <-> Docker manifest list. The input is validated first (as
-// Validate does). Only documents change: the config blob is the same in
+// index <-> Docker manifest list. The input is decoded first, as
+// DecodeManifest and DecodeIndex read it (tolerating what the
+// specification only recommends). Only documents change: the config blob is the same in
 // both formats and keeps its digest (its media type changes), and layer
 // blobs keep theirs: tar and tar+gzip layers map both ways, gzip
 // non-distributable OCI layers to Docker foreign layers and back, and
@@ -110,7 +111,7 @@ func Convert(mediaType string, data []byte, to Format, opts ConvertOptions) (*Co
 	)
 	switch {
 	case IsManifest(mediaType):
-		m, derr := decodeManifest(mediaType, data)
+		m, derr := decodeManifest(mediaType, data, nil)
 		if derr != nil {
 			return nil, fmt.Errorf("convert: %w", derr)
 		}
@@ -124,7 +125,7 @@ func Convert(mediaType string, data []byte, to Format, opts ConvertOptions) (*Co
 			out, err = c.manifestToOCI(m)
 		}
 	case IsIndex(mediaType):
-		idx, derr := decodeIndex(mediaType, data)
+		idx, derr := decodeIndex(mediaType, data, nil)
 		if derr != nil {
 			return nil, fmt.Errorf("convert: %w", derr)
 		}
@@ -141,10 +142,21 @@ func Convert(mediaType string, data []byte, to Format, opts ConvertOptions) (*Co
 	if err != nil {
 		return nil, fmt.Errorf("convert %s to %s: %w", mediaType, to, err)
 	}
-	if verr := Validate(out.Descriptor.MediaType, out.Data); verr != nil {
+	if verr := checkConverted(out); verr != nil {
 		return nil, fmt.Errorf("convert %s to %s: the result is not valid: %w", mediaType, to, verr)
 	}
 	return out, nil
+}
+
+// checkConverted decodes a result as its readers will.
+func checkConverted(c *Converted) error {
+	var err error
+	if IsManifest(c.Descriptor.MediaType) {
+		_, err = decodeManifest(c.Descriptor.MediaType, c.Data, nil)
+	} else {
+		_, err = decodeIndex(c.Descriptor.MediaType, c.Data, nil)
+	}
+	return err
 }
 
 func formatOf(mt string) Format {

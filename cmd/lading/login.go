@@ -28,7 +28,7 @@ func newLoginCmd(_ *rootOptions) *cobra.Command {
 		plainHTTP          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "login [--username USER] [--password-stdin] HOST",
+		Use:   "login HOST",
 		Short: "Log in to a registry: check the credentials and keep them as docker login does",
 		Long: `Log in to a registry. The user name and password are checked against the
 registry (a GET of /v2/ with them, following a token challenge once), then kept

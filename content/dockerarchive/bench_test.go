@@ -27,7 +27,7 @@ import (
 func gzipLayout(tb testing.TB, n int, size int) (string, ocispec.Descriptor) {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "layout")
-	s, err := ocilayout.Init(dir)
+	s, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func gzipLayout(tb testing.TB, n int, size int) (string, ocispec.Descriptor) {
 func copyToArchive(tb testing.TB, dir string, md ocispec.Descriptor, out string) {
 	tb.Helper()
 	ctx := context.Background()
-	src, err := ocilayout.Open(dir)
+	src, err := ocilayout.Open(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

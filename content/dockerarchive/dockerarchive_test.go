@@ -284,3 +284,19 @@ func TestUncompressedLayersAndSHA512(t *testing.T) {
 	d, _ := r.Image(ctx, 0)
 	loadAndCheck(t, r, d, src)
 }
+
+func TestReaderIsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	img := makeImage(t, map[string]string{"a": "a"})
+	w, path := create(t)
+	img.push(t, w)
+	w.Tag(ctx, img.manifest, "a:1")
+	w.Close()
+	r := open(t, path)
+	if err := r.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
+		t.Fatalf("push: %v", err)
+	}
+	if err := r.Tag(ctx, img.manifest, "a:2"); !errors.Is(err, errdef.ErrUnsupported) {
+		t.Fatalf("tag: %v", err)
+	}
+}

@@ -24,7 +24,7 @@ import (
 func layoutWith(t *testing.T, img testImage, tag string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
-	s, err := ocilayout.Init(dir)
+	s, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 		}
 		dir := filepath.Join(t.TempDir(), "copy")
 		run(t, skopeo, "copy", c.src, "oci:"+dir+":x")
-		s, err := ocilayout.Open(dir)
+		s, err := ocilayout.Open(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}

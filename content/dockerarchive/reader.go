@@ -24,7 +24,9 @@ import (
 
 // Reader is a docker-archive open for reading. It implements the read
 // roles of content.Store (Fetch, Exists, Stat, Resolve, Tags) over the
-// images of manifest.json and is safe for concurrent use.
+// images of manifest.json and is safe for concurrent use. It is a
+// content.TagStore whose Push and Tag refuse with errdef.ErrUnsupported, so
+// it can stand wherever a source store is taken.
 type Reader struct {
 	f     *archive.File
 	items []ManifestItem
@@ -36,6 +38,7 @@ type Reader struct {
 }
 
 var (
+	_ content.TagStore        = (*Reader)(nil)
 	_ content.ReadOnlyStorage = (*Reader)(nil)
 	_ content.Resolver        = (*Reader)(nil)
 	_ content.TagLister       = (*Reader)(nil)
@@ -410,4 +413,15 @@ func (r *Reader) Stat(ctx context.Context, dgst digest.Digest) (ocispec.Descript
 		return ocispec.Descriptor{}, err
 	}
 	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: dgst, Size: b.desc.Size}, nil
+}
+
+// Push refuses: a Reader is a read-only view of an archive. Write a new
+// archive with Create.
+func (r *Reader) Push(ctx context.Context, expected ocispec.Descriptor, _ io.Reader) error {
+	return fmt.Errorf("push %s to %s: %w: the docker-archive is open for reading; a new archive is written with Create", expected.Digest, r.f.Path, errdef.ErrUnsupported)
+}
+
+// Tag refuses: a Reader is a read-only view of an archive.
+func (r *Reader) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
+	return fmt.Errorf("tag %q in %s: %w: the docker-archive is open for reading; a new archive is written with Create", tag, r.f.Path, errdef.ErrUnsupported)
 }

@@ -24,7 +24,7 @@ import (
 func bigLayout(tb testing.TB, n int, size int64) (string, ocispec.Descriptor) {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "layout")
-	s, err := ocilayout.Init(dir)
+	s, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func contentPush(tb testing.TB, s content.Pusher, d ocispec.Descriptor, data []b
 func copyToArchive(tb testing.TB, dir string, md ocispec.Descriptor, out string) {
 	tb.Helper()
 	ctx := context.Background()
-	src, err := ocilayout.Open(dir)
+	src, err := ocilayout.Open(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func copyFromArchive(tb testing.TB, path string, md ocispec.Descriptor, dir stri
 		tb.Fatal(err)
 	}
 	defer r.Close()
-	dst, err := ocilayout.Init(dir)
+	dst, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}

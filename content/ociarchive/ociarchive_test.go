@@ -585,3 +585,18 @@ func TestPushWhileBusySpills(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderIsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	img := makeImage(t, map[string]string{"a": "a"})
+	w, path := create(t)
+	img.push(t, w)
+	w.Close()
+	r := open(t, path)
+	if err := r.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
+		t.Fatalf("push: %v", err)
+	}
+	if err := r.Tag(ctx, img.manifest, "x"); !errors.Is(err, errdef.ErrUnsupported) {
+		t.Fatalf("tag: %v", err)
+	}
+}

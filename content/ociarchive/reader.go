@@ -52,13 +52,16 @@ const (
 
 // Reader is an oci-archive open for reading. It implements the read roles
 // of content.Store (Fetch, Exists, Stat, Blobs, Resolve, Tags) and is safe
-// for concurrent use.
+// for concurrent use. It is a content.TagStore whose Push and Tag refuse
+// with errdef.ErrUnsupported, so it can stand wherever a source store is
+// taken.
 type Reader struct {
 	f     *archive.File
 	index ocispec.Index
 }
 
 var (
+	_ content.TagStore        = (*Reader)(nil)
 	_ content.ReadOnlyStorage = (*Reader)(nil)
 	_ content.Resolver        = (*Reader)(nil)
 	_ content.TagLister       = (*Reader)(nil)
@@ -370,4 +373,15 @@ func findInIndexes(ctx context.Context, s store, descs []ocispec.Descriptor, dgs
 		descs = next
 	}
 	return ocispec.Descriptor{}, false
+}
+
+// Push refuses: a Reader is a read-only view of an archive. Write a new
+// archive with Create.
+func (r *Reader) Push(ctx context.Context, expected ocispec.Descriptor, _ io.Reader) error {
+	return fmt.Errorf("push %s to %s: %w: the oci-archive is open for reading; a new archive is written with Create", expected.Digest, r.f.Path, errdef.ErrUnsupported)
+}
+
+// Tag refuses: a Reader is a read-only view of an archive.
+func (r *Reader) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error {
+	return fmt.Errorf("tag %q in %s: %w: the oci-archive is open for reading; a new archive is written with Create", tag, r.f.Path, errdef.ErrUnsupported)
 }

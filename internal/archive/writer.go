@@ -19,7 +19,7 @@ import (
 const blockSize = 512
 
 // ErrClosed is returned by a Writer used after Commit or Abort.
-var ErrClosed = errors.New("archive writer is closed")
+var ErrClosed = errdef.ErrClosed
 
 // Writer writes a new tar archive that replaces path only when committed.
 // It is not safe for concurrent use, except ReadAt, which may be called
