@@ -28,21 +28,26 @@ func newLoginCmd(_ *rootOptions) *cobra.Command {
 		plainHTTP          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "login HOST",
+		Use:   "login [HOST]",
 		Short: "Log in to a registry: check the credentials and keep them as docker login does",
 		Long: `Log in to a registry. The user name and password are checked against the
 registry (a GET of /v2/ with them, following a token challenge once), then kept
 where the docker CLI keeps them: in the credential helper that config.json
 names for the host (credHelpers) or for all hosts (credsStore), else in the
 "auths" of $DOCKER_CONFIG/config.json (default ~/.docker/config.json).
+Without HOST, Docker Hub (docker.io).
 
 On a terminal, what is not given is asked for, the password without echo.`,
 		Example: `  lading login --username me ghcr.io
   echo "$TOKEN" | lading login --username me --password-stdin registry.example.com`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			host, err := credentials.NormalizeHost(args[0])
+			server := "docker.io"
+			if len(args) == 1 {
+				server = args[0]
+			}
+			host, err := credentials.NormalizeHost(server)
 			if err != nil {
 				return err
 			}
@@ -111,12 +116,16 @@ On a terminal, what is not given is asked for, the password without echo.`,
 
 func newLogoutCmd(_ *rootOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:     "logout HOST",
-		Short:   "Remove the credentials kept for a registry",
+		Use:     "logout [HOST]",
+		Short:   "Remove the credentials kept for a registry (Docker Hub without HOST)",
 		Example: "  lading logout ghcr.io",
-		Args:    cobra.ExactArgs(1),
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, err := credentials.NormalizeHost(args[0])
+			server := "docker.io"
+			if len(args) == 1 {
+				server = args[0]
+			}
+			host, err := credentials.NormalizeHost(server)
 			if err != nil {
 				return err
 			}

@@ -124,6 +124,14 @@ func TestLoginLogoutRegistry(t *testing.T) {
 	if _, _, err := ladingErr(t, nil, "logout", host); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("second logout: %v", err)
 	}
+	// Without a host, logout is from Docker Hub, under docker's key.
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}}}`), 0o600)
+	if out := lading(t, "logout"); !strings.Contains(out, "docker.io") {
+		t.Fatalf("logout: %q", out)
+	}
+	if auths := readConfig(t, dir)["auths"].(map[string]any); len(auths) != 0 {
+		t.Fatalf("after logout from Docker Hub: %v", auths)
+	}
 }
 
 func TestLoginBearerChallenge(t *testing.T) {
