@@ -98,7 +98,7 @@ func Copy(ctx context.Context, src, dst *Target, opts CopyOptions) (CopyResult, 
 			return fail(err)
 		}
 	}
-	if tag := dst.Ref.Tag(); tag != "" {
+	if tag := dst.Tag(); tag != "" {
 		if err := dst.Store.Tag(ctx, res.Copied, tag); err != nil {
 			return fail(err)
 		}

@@ -34,8 +34,8 @@ func newInitCmd(o *rootOptions) *cobra.Command {
 func newLsCmd(o *rootOptions) *cobra.Command {
 	var format formatFlag
 	cmd := &cobra.Command{
-		Use:   "ls DIR",
-		Short: "List the images in a layout: tags, digests, platforms, sizes",
+		Use:   "ls DIR|REF",
+		Short: "List the images in a layout or archive: tags, digests, platforms, sizes",
 		Long: `List every entry of a layout's index.json: its tag, digest, media type, the platforms of the image (or of
 each image of an index) and the image's size as docker counts it (config and layers).
 
@@ -49,7 +49,7 @@ each entry.`,
 			if err := format.check(); err != nil {
 				return err
 			}
-			t, err := o.openLayout(cmd.Context(), args[0], false)
+			t, err := o.openPlace(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
