@@ -59,3 +59,32 @@ func TestArchiveTransports(t *testing.T) {
 }
 
 func lookPath(name string) (string, error) { return exec.LookPath(name) }
+
+// TestCopyConvertsFormats converts an OCI image to Docker schema 2 and back:
+// the layers and config keep their digests, the manifest is skopeo's.
+func TestCopyConvertsFormats(t *testing.T) {
+	layout := builtLayout(t)
+	src := "oci:" + layout + ":app"
+	tmp := t.TempDir()
+	lading(t, "copy", src, "oci:"+tmp+"/d:app", "--format", "docker")
+	if mt := strings.TrimSpace(lading(t, "inspect", "oci:"+tmp+"/d:app", "--format", "{{.MediaType}}")); mt != "application/vnd.docker.distribution.manifest.v2+json" {
+		t.Fatalf("converted media type %s", mt)
+	}
+	if a, b := lading(t, "config", src), lading(t, "config", "oci:"+tmp+"/d:app"); a != b {
+		t.Error("the config changed")
+	}
+	lading(t, "copy", "oci:"+tmp+"/d:app", "oci:"+tmp+"/o:app", "--format", "oci")
+	if d1, d2 := lading(t, "digest", src), lading(t, "digest", "oci:"+tmp+"/o:app"); d1 != d2 {
+		t.Errorf("OCI → Docker → OCI changed the manifest: %s %s", d1, d2)
+	}
+	if out := lading(t, "verify", tmp+"/d"); !strings.Contains(out, " 0 problems") {
+		t.Errorf("verify: %s", out)
+	}
+	if _, err := exec.LookPath("skopeo"); err == nil {
+		theirs := filepath.Join(tmp, "skopeo")
+		sh(t, tmp, "skopeo", "copy", "--format", "v2s2", src, "oci:"+theirs+":app")
+		if a, b := lading(t, "manifest", "oci:"+theirs+":app"), lading(t, "manifest", "oci:"+tmp+"/d:app"); a != b {
+			t.Errorf("skopeo's conversion differs:\n%s\n%s", a, b)
+		}
+	}
+}
