@@ -14,7 +14,7 @@ import (
 // Run an image from an OCI layout with whichever runtime works here.
 func ExampleRun() {
 	ctx := context.Background()
-	st, err := ocilayout.Open("./images")
+	st, err := ocilayout.Open(ctx, "./images")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -57,7 +57,7 @@ func ExampleRun() {
 // Write a bundle any OCI runtime can run: runc run --bundle ./bundle app.
 func ExampleWriteBundle() {
 	ctx := context.Background()
-	st, err := ocilayout.Open("./images")
+	st, err := ocilayout.Open(ctx, "./images")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -740,23 +740,34 @@ func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, 
 		return ocispec.Descriptor{}, err
 	}
 	res, err := layer.CreateDiff(ctx, st.layers, dir, w, layer.DiffOptions{
-		Options:     layer.Options{Compression: comp, Timestamp: b.opts.Timestamp},
-		IgnoreOwner: os.Geteuid() != 0,
+		Options:  layer.Options{Compression: comp, Timestamp: b.opts.Timestamp},
+		Rootless: os.Geteuid() != 0,
 	})
-	if err == nil {
+	empty := err == nil && res.UncompressedSize <= emptyTarSize
+	if err == nil && !empty {
 		_, err = w.Commit(ctx, res.Descriptor.Size, res.Descriptor.Digest)
 	}
-	if err != nil {
+	if err != nil || empty {
 		_ = w.Abort(ctx)
-		return ocispec.Descriptor{}, fmt.Errorf("store layer: %w", err)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("store layer: %w", err)
+		}
+	} else {
+		_ = w.Close()
 	}
-	_ = w.Close()
 	d, err := mutate.From(st.img)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	t := b.created()
-	d.AddLayer(res.Descriptor, res.DiffID, ocispec.History{Created: &t, CreatedBy: createdBy, Comment: "lading build"})
+	h := ocispec.History{Created: &t, CreatedBy: createdBy, Comment: "lading build"}
+	if empty {
+		// No changes: no layer, as docker and buildah do.
+		h.EmptyLayer = true
+		d.ConfigFile.History = append(d.ConfigFile.History, h)
+	} else {
+		d.AddLayer(res.Descriptor, res.DiffID, h)
+	}
 	changes.Created = &t
 	if err := changes.Apply(d); err != nil {
 		return ocispec.Descriptor{}, err
@@ -764,6 +775,9 @@ func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, 
 	desc, err := mutate.Write(ctx, b.opts.Store, d)
 	if err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	if empty {
+		return desc, nil
 	}
 	// Advance the description by the new layer, read back verified.
 	st.layersChain = ""
@@ -775,6 +789,10 @@ func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, 
 	}
 	return desc, nil
 }
+
+// emptyTarSize is the size of a tar stream with no entries: its two zero
+// blocks.
+const emptyTarSize = 1024
 
 // applyLayer applies the layer blob desc to t.
 func applyLayer(ctx context.Context, f content.Fetcher, t *layer.Tree, desc ocispec.Descriptor) error {

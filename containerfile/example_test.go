@@ -37,7 +37,7 @@ func ExampleBuild() {
 		fmt.Println(err)
 		return
 	}
-	st, err := ocilayout.Init("./images")
+	st, err := ocilayout.Init(ctx, "./images")
 	if err != nil {
 		fmt.Println(err)
 		return

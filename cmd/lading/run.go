@@ -65,7 +65,7 @@ func (p *processFlags) options(cmd *cobra.Command, args []string) (bundle.Option
 	return o, nil
 }
 
-func newBundleCmd(_ *rootOptions) *cobra.Command {
+func newBundleCmd(ro *rootOptions) *cobra.Command {
 	var p processFlags
 	cmd := &cobra.Command{
 		Use:   "bundle REF DIR [-- COMMAND ARGS...]",
@@ -82,16 +82,16 @@ become directories in DIR/volumes. Any OCI runtime can then run it: runc run --b
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := p.options(cmd, args[2:])
 			if err != nil {
-				return err
+				return usageError{err}
 			}
-			st, img, err := loadImage(cmd.Context(), args[0], p.platform)
+			src, img, err := ro.loadImage(cmd, args[0], p.platform)
 			if err != nil {
 				return err
 			}
-			if within(args[1], st.Dir()) {
-				return fmt.Errorf("bundle into %s: %w: the directory is inside the layout %s", args[1], errdef.ErrInvalid, st.Dir())
+			if l, ok := src.Layout(); ok && inside(args[1], l.Dir()) {
+				return usageError{fmt.Errorf("bundle into %s: %w: the directory is inside the layout %s", args[1], errdef.ErrInvalid, l.Dir())}
 			}
-			return container.WriteBundle(cmd.Context(), st, img, args[1], o)
+			return container.WriteBundle(cmd.Context(), src.Store, img, args[1], o)
 		},
 	}
 	p.register(cmd)
@@ -113,7 +113,8 @@ func newRunCmd(opts *rootOptions) *cobra.Command {
 		Use:   "run REF [-- COMMAND ARGS...]",
 		Short: "Run an image in a container with an OCI runtime (runc, crun)",
 		Long: `Run the image in the foreground with an OCI runtime: stdin, stdout and stderr pass through, signals are
-passed on, and lading exits with the container's exit code. The image is unpacked once into a cache
+passed on, and lading exits with the container's exit code (125 when lading or the runtime fails, as docker
+does; 2 for a bad command line). The image is unpacked once into a cache
 ($XDG_CACHE_HOME/lading, or --cache-dir) keyed by its layers' chain ID, so later runs start at once; each run gets a
 writable root filesystem of its own (an overlay as root, else a copy), and the cached tree is never changed. The
 container and its runtime state are deleted when it exits; its files too with --rm.
@@ -127,48 +128,54 @@ machine is used (each is tried once; the verdict is kept in the cache).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bo, err := p.options(cmd, args[1:])
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			bo.Terminal = tty
 			mode, err := container.ParseRootfsMode(rootfs)
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			var vols []container.Volume
 			for _, v := range volumes {
 				vol, err := container.ParseVolume(v)
 				if err != nil {
-					return err
+					return usageError{err}
 				}
 				vols = append(vols, vol)
 			}
+			if name != "" {
+				if err := container.CheckName(name); err != nil {
+					return usageError{err}
+				}
+			}
+			ctx := cmd.Context()
 			cache, err := container.OpenCache(cacheDir)
 			if err != nil {
-				return err
+				return runFailed(cmd, err)
 			}
-			cache.Logger = opts.logger
-			rt, err := container.FindRuntime(cmd.Context(), runtime, container.FindOptions{CacheDir: cache.Dir})
+			cache.Logger = opts.log()
+			rt, err := container.FindRuntime(ctx, runtime, container.FindOptions{CacheDir: cache.Dir})
 			if err != nil {
-				return err
+				return runFailed(cmd, err)
 			}
-			st, img, err := loadImage(cmd.Context(), args[0], p.platform)
+			src, img, err := opts.loadImage(cmd, args[0], p.platform)
 			if err != nil {
-				return err
+				return runFailed(cmd, err)
 			}
-			code, err := container.Run(cmd.Context(), st, img, container.Options{
+			code, err := container.Run(ctx, src.Store, img, container.Options{
 				Options: bo, Name: name, Volumes: vols, Remove: rm, Runtime: rt, Cache: cache, RootfsMode: mode,
 				ExecOptions: container.ExecOptions{
 					Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), ForwardSignals: true,
 				},
-				Logger: opts.logger,
+				Logger: opts.log(),
 			})
-			if err != nil {
-				return err
+			switch {
+			case err == nil && code == 0:
+				return nil
+			case err == nil, code >= 0 && ctx.Err() != nil:
+				return exitError{code: code} // the container's own status
 			}
-			if code != 0 {
-				return exitError{code: code}
-			}
-			return nil
+			return runFailed(cmd, err)
 		},
 	}
 	p.register(cmd)
@@ -182,3 +189,15 @@ machine is used (each is tried once; the verdict is kept in the cache).`,
 	fs.BoolVarP(&tty, "tty", "t", false, "give the container a terminal")
 	return cmd
 }
+
+// runFailed prints a failure of lading or of the runtime (not of the
+// container) and exits with 125, apart from any code the container could
+// give.
+func runFailed(cmd *cobra.Command, err error) error {
+	fmt.Fprintln(cmd.ErrOrStderr(), "lading: "+oneLine(err))
+	return exitError{code: exitRunFailed}
+}
+
+// exitRunFailed is lading run's exit code when the container could not be
+// run.
+const exitRunFailed = 125

@@ -17,6 +17,7 @@ const module = "github.com/lading-oci/lading"
 // exceptions in allowed.
 var layers = map[string]int{
 	"errdef":                0,
+	"progress":              0,
 	"image":                 1,
 	"ref":                   1,
 	"internal/inroot":       1,
@@ -25,6 +26,7 @@ var layers = map[string]int{
 	"registry/errcode":      2,
 	"registry/credentials":  2,
 	"bundle":                2,
+	"internal/archive":      2,
 	"layer/unpack":          3,
 	"layer/analyze":         3,
 	"content/memory":        3,

@@ -66,7 +66,7 @@ func BusyboxImage(t testing.TB, layoutDir, tag string, changes mutate.ConfigChan
 	ctx := context.Background()
 	root := t.TempDir()
 	BusyboxTree(t, root)
-	st, err := ocilayout.Init(layoutDir)
+	st, err := ocilayout.Init(ctx, layoutDir)
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	ts := time.Unix(0, 0).UTC()
