@@ -34,12 +34,12 @@ type containerfileFlags struct {
 func (f *containerfileFlags) register(fs *pflag.FlagSet) {
 	// -f is --format's on the commands that write images.
 	fs.StringVar(&f.file, "file", "", "build from this Containerfile (Dockerfile); DIR is then the build context")
-	fs.StringArrayVar(&f.buildArgs, "build-arg", nil, "with -f: a value for an ARG, KEY=VALUE (KEY alone takes this process's value)")
-	fs.StringVar(&f.network, "network", "none", "with -f: RUN's network, none (loopback only) or host")
-	fs.BoolVar(&f.noCache, "no-cache", false, "with -f: run every step, even unchanged ones")
-	fs.StringVar(&f.target, "target", "", "with -f: the stage to build (default: the last)")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "with -f: cache of unpacked images and build steps (default: $XDG_CACHE_HOME/lading)")
-	fs.StringVar(&f.runtime, "runtime", "", "with -f: OCI runtime for RUN, runc, crun or a path (default: $"+container.RuntimeEnv+", else the first that works)")
+	fs.StringArrayVar(&f.buildArgs, "build-arg", nil, "with --file: a value for an ARG, KEY=VALUE (KEY alone takes this process's value)")
+	fs.StringVar(&f.network, "network", "none", "with --file: RUN's network, none (loopback only) or host")
+	fs.BoolVar(&f.noCache, "no-cache", false, "with --file: run every step, even unchanged ones")
+	fs.StringVar(&f.target, "target", "", "with --file: the stage to build (default: the last)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "with --file: cache of unpacked images and build steps (default: $XDG_CACHE_HOME/lading)")
+	fs.StringVar(&f.runtime, "runtime", "", "with --file: OCI runtime for RUN, runc, crun or a path (default: $"+container.RuntimeEnv+", else the first that works)")
 }
 
 // configFlagNames are build's image configuration flags, applied on top of
@@ -51,7 +51,7 @@ var configFlagNames = []string{"entrypoint", "cmd", "env", "workdir", "user", "e
 func buildFromContainerfile(cmd *cobra.Command, o *rootOptions, f *containerfileFlags, e *editFlags, contextDir string) error {
 	for _, name := range []string{"from", "platform", "uid", "gid", "exclude"} {
 		if cmd.Flags().Changed(name) {
-			return usageError{fmt.Errorf("--%s: %w with -f (the Containerfile says what to build on and what to copy)", name, errdef.ErrUnsupported)}
+			return usageError{fmt.Errorf("--%s: %w with --file (the Containerfile says what to build on and what to copy)", name, errdef.ErrUnsupported)}
 		}
 	}
 	data, err := readFileCapped(f.file, 4<<20)
