@@ -368,3 +368,30 @@ func TestReadConfigRefusesLarge(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// Whatever the user database and the user, ResolveUser gives ids or an
+// error, never a panic, and numbers are taken as they are.
+func FuzzResolveUser(f *testing.F) {
+	f.Add("root:x:0:0::/root:/bin/sh\nu:x:7:8::/h:/bin/sh\n", "g:x:9:u\n", "u")
+	f.Add("", "", "1:2")
+	f.Add("a:b:c\n::::\n", "x:y\n", "a:x")
+	f.Fuzz(func(t *testing.T, passwd, group, spec string) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "etc/passwd"), passwd)
+		write(t, filepath.Join(dir, "etc/group"), group)
+		u, _, err := ResolveUser(context.Background(), dir, spec)
+		if err != nil {
+			return
+		}
+		name, grp, _ := strings.Cut(spec, ":")
+		if n, ok := numeric(name); ok && n >= 0 && uint32(n) != u.UID {
+			t.Fatalf("%q: uid %d", spec, u.UID)
+		}
+		if n, ok := numeric(grp); ok && n >= 0 && uint32(n) != u.GID {
+			t.Fatalf("%q: gid %d", spec, u.GID)
+		}
+	})
+}

@@ -382,3 +382,37 @@ func TestRunForwardsSignals(t *testing.T) {
 		t.Fatalf("code %d err %v out %q", code, err, out.String())
 	}
 }
+
+// Processes unpacking the same image at once each use their own directory;
+// all get the one cached tree, complete.
+func TestCacheRootfsConcurrent(t *testing.T) {
+	st, img := testutil.BusyboxImage(t, filepath.Join(t.TempDir(), "layout"), "bb", mutate.ConfigChanges{})
+	c, err := OpenCache(filepath.Join(t.TempDir(), "cache"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	paths := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths[i], errs[i] = c.Rootfs(context.Background(), st, img)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || paths[i] != paths[0] {
+			t.Fatalf("%d: %s %v", i, paths[i], errs[i])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(paths[0], "bin", "busybox")); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(c.Dir, "rootfs"))
+	if len(ents) != 1 {
+		t.Errorf("%d entries in the rootfs cache, want 1", len(ents))
+	}
+}

@@ -412,3 +412,37 @@ func TestBuildRunNetwork(t *testing.T) {
 		t.Errorf("host-network RUN sees %v, the host has %d", got, len(host))
 	}
 }
+
+// Whatever a COPY source names, what it matches lies in the build context.
+func FuzzCopySource(f *testing.F) {
+	for _, s := range []string{"a.txt", "dir/*", "../x", "link/../../x", "/abs", "*/*/*", "[", "dir/../../..", "**"} {
+		f.Add(s)
+	}
+	root := f.TempDir()
+	outside := f.TempDir()
+	os.MkdirAll(filepath.Join(root, "dir/sub"), 0o755)
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(root, "dir/sub/b.txt"), []byte("b"), 0o644)
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o644)
+	os.Symlink(outside, filepath.Join(root, "link"))
+	os.Symlink("sub", filepath.Join(root, "dir/inside"))
+	src := &copySource{root: root, context: true, label: "the build context"}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		ms, err := src.match(pattern)
+		if err != nil {
+			return
+		}
+		real, _ := filepath.EvalSymlinks(root)
+		for _, m := range ms {
+			if !strings.HasPrefix(m.host+"/", real+"/") && !strings.HasPrefix(m.host+"/", root+"/") {
+				t.Fatalf("%q matched %s, outside %s", pattern, m.host, root)
+			}
+			_ = src.walk(m, func(rel, host string, fi os.FileInfo) error {
+				if fi.Mode()&os.ModeSymlink == 0 && !strings.HasPrefix(host+"/", real+"/") && !strings.HasPrefix(host+"/", root+"/") {
+					t.Fatalf("%q walked to %s", pattern, host)
+				}
+				return nil
+			})
+		}
+	})
+}
