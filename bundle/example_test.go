@@ -36,3 +36,20 @@ func ExampleGenerate() {
 	fmt.Println(spec.Process.Args, spec.Process.Cwd, spec.Process.User.UID, spec.Process.User.GID)
 	// Output: [/bin/server --port 8080] /srv 100 101
 }
+
+// ResolveUser reads the image's own /etc/passwd and /etc/group.
+func ExampleResolveUser() {
+	rootfs, _ := os.MkdirTemp("", "rootfs-example-")
+	defer os.RemoveAll(rootfs)
+	_ = os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755)
+	_ = os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("app:x:100:101::/home/app:/bin/sh\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(rootfs, "etc/group"), []byte("app:x:101:\nwheel:x:10:app\n"), 0o644)
+	for _, spec := range []string{"app", "app:wheel", "1000:1000"} {
+		u, home, err := bundle.ResolveUser(context.Background(), rootfs, spec)
+		fmt.Println(spec, u.UID, u.GID, u.AdditionalGids, home, err)
+	}
+	// Output:
+	// app 100 101 [10] /home/app <nil>
+	// app:wheel 100 10 [] /home/app <nil>
+	// 1000:1000 1000 1000 []  <nil>
+}

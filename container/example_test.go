@@ -77,3 +77,14 @@ func ExampleWriteBundle() {
 		fmt.Println(err)
 	}
 }
+
+// FindRuntime picks the OCI runtime: the one named, $LADING_RUNTIME, or the
+// first on PATH that can start a container here.
+func ExampleFindRuntime() {
+	rt, err := container.FindRuntime(context.Background(), "", container.FindOptions{CacheDir: os.TempDir()})
+	if err != nil {
+		fmt.Println(err) // no runtime installed, or none works here, with each one's reason
+		return
+	}
+	fmt.Println(rt.Name, rt.Path)
+}

@@ -42,6 +42,7 @@ type Error struct {
 	Err error
 }
 
+// Error gives the file, the line and what is wrong.
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
@@ -49,6 +50,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %v", e.File, e.Err)
 }
 
+// Unwrap gives what is wrong, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Parse reads a Containerfile (Dockerfile syntax: parser directives, line

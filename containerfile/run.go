@@ -28,6 +28,7 @@ type RunError struct {
 	Output string
 }
 
+// Error gives the exit code and, when it was not shown, the output.
 func (e *RunError) Error() string {
 	msg := fmt.Sprintf("the command exited with code %d", e.ExitCode)
 	if e.Output != "" {
