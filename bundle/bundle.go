@@ -131,6 +131,12 @@ func Generate(ctx context.Context, img *ocispec.Image, rootfs string, opts Optio
 	if rootPath == "" {
 		rootPath = "rootfs"
 	}
+	lx := linux(opts)
+	if opts.Rootless {
+		if err := mapUser(&u, lx); err != nil {
+			return nil, err
+		}
+	}
 	s := &specs.Spec{
 		Version: Version,
 		Root:    &specs.Root{Path: rootPath, Readonly: opts.ReadonlyRootfs},
@@ -147,9 +153,34 @@ func Generate(ctx context.Context, img *ocispec.Image, rootfs string, opts Optio
 		Hostname:    opts.Hostname,
 		Mounts:      mounts(opts),
 		Annotations: annotations(img, opts.Annotations),
-		Linux:       linux(opts),
+		Linux:       lx,
 	}
 	return s, nil
+}
+
+// mapUser checks that the process's user and group are mapped into the
+// user namespace of a rootless container, and leaves out the additional
+// groups, which such a container cannot set.
+func mapUser(u *specs.User, l *specs.Linux) error {
+	if !mapped(l.UIDMappings, u.UID) || !mapped(l.GIDMappings, u.GID) {
+		return fmt.Errorf("user %d:%d: %w: it is not mapped into the container's user namespace; without root only "+
+			"the caller is (as uid 0) unless /etc/subuid and /etc/subgid give the caller ranges and newuidmap is installed",
+			u.UID, u.GID, errdef.ErrUnsupported)
+	}
+	// A process in a user namespace made without root may not set
+	// supplementary groups (setgroups is denied there, and runc refuses
+	// them outright).
+	u.AdditionalGids = nil
+	return nil
+}
+
+func mapped(ms []specs.LinuxIDMapping, id uint32) bool {
+	for _, m := range ms {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // processArgs is process.args: Entrypoint followed by Cmd, with the

@@ -261,7 +261,21 @@ func TestGenerateOverrides(t *testing.T) {
 
 func TestGenerateRootlessAndHostNetwork(t *testing.T) {
 	dir := rootfs(t)
-	s, err := Generate(context.Background(), testImage(), dir, Options{Rootless: true, HostNetwork: true})
+	ctx := context.Background()
+	// Only the caller is mapped, as root: another user cannot run.
+	if _, err := Generate(ctx, testImage(), dir, Options{Rootless: true}); !errors.Is(err, errdef.ErrUnsupported) || !strings.Contains(err.Error(), "1000:1000") {
+		t.Fatalf("unmapped user: %v", err)
+	}
+	// With ranges (from /etc/subuid), it can, without additional groups.
+	ranges := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 5000, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 2000}}
+	s, err := Generate(ctx, testImage(), dir, Options{Rootless: true, UIDMappings: ranges, GIDMappings: ranges})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := s.Process.User; u.UID != 1000 || u.GID != 1000 || len(u.AdditionalGids) != 0 {
+		t.Errorf("user %+v", u)
+	}
+	s, err = Generate(ctx, testImage(), dir, Options{Rootless: true, HostNetwork: true, User: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}

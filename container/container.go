@@ -185,6 +185,9 @@ func prepare(ctx context.Context, f content.Fetcher, img *content.LoadedImage, o
 	}
 	bo.RootPath = rootfs.Path
 	bo.Rootless = bo.Rootless || os.Geteuid() != 0
+	if bo.Rootless && bo.UIDMappings == nil {
+		bo.UIDMappings, bo.GIDMappings = rootlessMappings()
+	}
 	mounts, err := volumeMounts(img.ConfigFile.Config.Volumes, opts.Volumes, rootfs.Path, filepath.Join(dir, "volumes"))
 	if err != nil {
 		return nil, err

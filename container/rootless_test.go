@@ -19,6 +19,8 @@ import (
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/lading-oci/lading/mutate"
+	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 const rootlessEnv = "LADING_TEST_ROOTLESS_LAYOUT"
@@ -146,4 +148,17 @@ func TestRunRootless(t *testing.T) {
 func owner(fi os.FileInfo) (int, int) {
 	st := fi.Sys().(*syscall.Stat_t)
 	return int(st.Uid), int(st.Gid)
+}
+
+func TestIDMappings(t *testing.T) {
+	got := idMappings(1000, user.SubID{Name: "u", SubID: 100000, Count: 65536})
+	if len(got) != 2 || got[0] != (specs.LinuxIDMapping{ContainerID: 0, HostID: 1000, Size: 1}) ||
+		got[1] != (specs.LinuxIDMapping{ContainerID: 1, HostID: 100000, Size: 65536}) {
+		t.Errorf("%+v", got)
+	}
+	for _, bad := range []user.SubID{{SubID: -1, Count: 10}, {SubID: 1, Count: 0}, {SubID: 1 << 33, Count: 1}} {
+		if got := idMappings(7, bad); len(got) != 1 {
+			t.Errorf("%+v gave %+v", bad, got)
+		}
+	}
 }
