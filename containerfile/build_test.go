@@ -446,3 +446,56 @@ func FuzzCopySource(f *testing.F) {
 		}
 	})
 }
+
+// SHELL changes what runs shell forms; COPY --from takes an image too;
+// STOPSIGNAL, ENTRYPOINT's shell form and a RUN that changes nothing.
+func TestBuildShellAndFromImage(t *testing.T) {
+	e := newEnv(t)
+	e.needRuntime(t)
+	src := `FROM scratch
+COPY --from=busybox /bin/busybox /bin/busybox
+COPY --from=busybox /bin/sh /bin/echo /bin/
+SHELL ["/bin/busybox", "sh", "-c"]
+RUN echo "shell is $0" > /shell.txt
+RUN true
+ENTRYPOINT echo entry
+`
+	res, out, err := e.build(t, src, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	tree := e.cacheTree(t, res.Image)
+	// /bin/sh -c would say /bin/sh.
+	if got, _ := os.ReadFile(filepath.Join(tree, "shell.txt")); string(got) != "shell is sh\n" {
+		t.Errorf("shell: %q", got)
+	}
+	cfg := res.Image.ConfigFile
+	if !slices.Equal(cfg.Config.Entrypoint, []string{"/bin/busybox", "sh", "-c", "echo entry"}) {
+		t.Errorf("entrypoint %q", cfg.Config.Entrypoint)
+	}
+	// RUN true changed nothing: a history entry, no layer.
+	if n := len(res.Image.Manifest.Layers); n != 3 {
+		t.Errorf("%d layers", n)
+	}
+	last := cfg.History[len(cfg.History)-2]
+	if last.CreatedBy != "RUN true" || !last.EmptyLayer {
+		t.Errorf("history %+v", last)
+	}
+	// A source named through a link is copied as what it points at, as
+	// BuildKit does.
+	fi, err := os.Lstat(filepath.Join(tree, "bin/sh"))
+	bb, _ := os.Stat(filepath.Join(tree, "bin/busybox"))
+	if err != nil || !fi.Mode().IsRegular() || bb == nil || fi.Size() != bb.Size() {
+		t.Errorf("COPY --from /bin/sh: %v %v", fi, err)
+	}
+}
+
+// cacheTree is the unpacked tree of img in the cache.
+func (e *env) cacheTree(t *testing.T, img *content.LoadedImage) string {
+	t.Helper()
+	p, err := e.cache.Rootfs(context.Background(), e.st, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
