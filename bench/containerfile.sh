@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build one Containerfile (FROM a busybox image, COPY the Go standard
 # library's sources, two RUNs, config instructions) with buildah (vfs
-# storage, chroot isolation, --layers) and with lading build -f; first with
+# storage, chroot isolation, --layers) and with lading build --file; first with
 # empty caches, then again unchanged, then after one source file changed.
 # Medians of RUNS runs each, and the ratios.
 # Needs root, runc, buildah and busybox-static. Usage: bench/containerfile.sh
@@ -43,18 +43,18 @@ for i in $(seq "$RUNS"); do
 	git -C "$ctx" status >/dev/null 2>&1 || true
 	echo "// v$i" >>"$ctx/src/fmt/doc.go"
 	time_cmd buildah_cold bash -c 'B build --layers --isolation chroot -f "$ctx/Containerfile" -t localhost/bench "$ctx"'
-	time_cmd lading_cold "$LADING" build -q -f "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
+	time_cmd lading_cold "$LADING" build -q --file "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
 	time_cmd buildah_cached bash -c 'B build --layers --isolation chroot -f "$ctx/Containerfile" -t localhost/bench "$ctx"'
-	time_cmd lading_cached "$LADING" build -q -f "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
+	time_cmd lading_cached "$LADING" build -q --file "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
 	echo "// changed $i" >>"$ctx/src/fmt/doc.go"
 	time_cmd buildah_changed bash -c 'B build --layers --isolation chroot -f "$ctx/Containerfile" -t localhost/bench "$ctx"'
-	time_cmd lading_changed "$LADING" build -q -f "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
+	time_cmd lading_changed "$LADING" build -q --file "$ctx/Containerfile" "$ctx" -t "oci:$BENCH_TMP/out:bench"
 done
-printf "%-34s %8s s\n" \
+printf "%-40s %8s s\n" \
 	"buildah build, empty cache" "$(median buildah_cold)" \
-	"lading build -f, empty cache" "$(median lading_cold)" \
+	"lading build --file, empty cache" "$(median lading_cold)" \
 	"buildah build, unchanged" "$(median buildah_cached)" \
-	"lading build -f, unchanged" "$(median lading_cached)" \
+	"lading build --file, unchanged" "$(median lading_cached)" \
 	"buildah build, one file changed" "$(median buildah_changed)" \
-	"lading build -f, one file changed" "$(median lading_changed)"
+	"lading build --file, one file changed" "$(median lading_changed)"
 echo "lading/buildah: empty cache $(ratio lading_cold buildah_cold), unchanged $(ratio lading_cached buildah_cached), one file changed $(ratio lading_changed buildah_changed)"
