@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"github.com/lading-oci/lading/ref"
+	"github.com/lading-oci/lading/registry/errcode"
 )
 
 // Repository is one repository of a registry, behind the content roles.
@@ -637,6 +639,7 @@ func (r *Repository) Delete(ctx context.Context, dgst digest.Digest) error {
 }
 
 func (r *Repository) delete(ctx context.Context, kind, obj, what string) error {
+	byTag := kind == "manifests" && !strings.Contains(obj, ":")
 	resp, t, err := r.do(ctx, request{method: http.MethodDelete, path: r.name + "/" + kind + "/" + obj, scopes: r.deleteScope()})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -647,7 +650,7 @@ func (r *Repository) delete(ctx context.Context, kind, obj, what string) error {
 		return nil
 	case http.StatusBadRequest, http.StatusMethodNotAllowed:
 		err := failure(t, resp)
-		if !errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, errdef.ErrDigestMismatch) {
+		if byTag || !errors.Is(err, errdef.ErrNotFound) && !errors.Is(err, errdef.ErrDigestMismatch) {
 			err = fmt.Errorf("%w: %w", errdef.ErrUnsupported, err)
 		}
 		return fmt.Errorf("%s in %s: %w", what, r, err)
@@ -801,12 +804,25 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", what, err)
 	}
-	resp, t, err := r.do(ctx, request{method: http.MethodHead, path: r.name + "/manifests/" + reference,
-		header: http.Header{"Accept": r.accept("")}, scopes: r.pullScope()})
+	head := request{method: http.MethodHead, path: r.name + "/manifests/" + reference,
+		header: http.Header{"Accept": r.accept("")}, scopes: r.pullScope(), noRetry: dgst != ""}
+	resp, t, err := r.do(ctx, head)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", what, err)
 	}
 	drain(resp.Body)
+	if dgst != "" && resp.StatusCode >= 500 {
+		// Some registries (distribution 2.8) fail this way for a digest
+		// that names a blob. Try the blob; else ask again, with retries.
+		if d, err := r.Stat(ctx, dgst); err == nil {
+			return d, nil
+		}
+		head.noRetry = false
+		if resp, t, err = r.do(ctx, head); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", what, err)
+		}
+		drain(resp.Body)
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		d := digest.Digest(resp.Header.Get("Docker-Content-Digest"))
@@ -1017,10 +1033,11 @@ func (r *Repository) DeleteManifest(ctx context.Context, dgst digest.Digest) err
 }
 
 // Tags lists the repository's tags in the registry's pages (n=1000,
-// following Link headers).
+// following Link headers), each page sorted. A repository the registry does
+// not know (NAME_UNKNOWN) has no tags: fn is not called.
 func (r *Repository) Tags(ctx context.Context, fn func(tags []string) error) error {
 	what := "tags of " + r.String()
-	return r.c.paginate(ctx, r.h, what, request{
+	err := r.c.paginate(ctx, r.h, what, request{
 		method: http.MethodGet, path: r.name + "/tags/list",
 		query: url.Values{"n": {strconv.Itoa(content.TagPageSize)}}, scopes: r.pullScope(),
 	}, func(data []byte) (string, int, error) {
@@ -1033,6 +1050,18 @@ func (r *Repository) Tags(ctx context.Context, fn func(tags []string) error) err
 		if len(page.Tags) == 0 {
 			return "", 0, nil
 		}
+		// The specification wants lexical order; older registries (2.8)
+		// answer in storage order.
+		slices.Sort(page.Tags)
 		return page.Tags[len(page.Tags)-1], len(page.Tags), fn(page.Tags)
 	})
+	if errors.Is(err, errdef.ErrNotFound) && errcodeIn(err, "NAME_UNKNOWN") {
+		return nil // registries create repositories on first push: none yet has no tags
+	}
+	return err
+}
+
+// errcodeIn reports whether err carries the wire error code.
+func errcodeIn(err error, code errcode.Code) bool {
+	return errors.Is(err, code)
 }

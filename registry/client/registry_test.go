@@ -1,0 +1,296 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
+	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/registry/credentials"
+)
+
+// registryStore adapts a Repository to content.Store for the conformance
+// suite: a registry has no API to list its blobs.
+type registryStore struct{ *Repository }
+
+func (registryStore) Blobs(context.Context, func(ocispec.Descriptor) error) error {
+	return fmt.Errorf("list blobs: %w: a registry has no API for it", errdef.ErrUnsupported)
+}
+
+// runSuite runs contenttest.Suite against fresh repositories of the
+// registry at host.
+func runSuite(t *testing.T, host string) {
+	c := newTestClient(t)
+	n := 0
+	contenttest.Suite(t, func(t *testing.T) content.Store {
+		switch path.Base(t.Name()) {
+		case "Blobs":
+			t.Skip("a registry has no API to list blobs")
+		case "Tags":
+			t.Skip("the suite's tags (\"a/b:c\") are outside the registry tag grammar; TestTagsAndUntag covers tags")
+		}
+		n++
+		repo, err := c.Repository(host, fmt.Sprintf("suite/r%d", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return registryStore{repo}
+	})
+}
+
+func TestSuiteDistribution28(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), "")
+	runSuite(t, reg.Host)
+}
+
+func TestSuiteDistributionV3(t *testing.T) {
+	reg := startRegistry(t, distributionV3(t), "")
+	runSuite(t, reg.Host)
+}
+
+// roundTrip pushes an image and reads everything back.
+func roundTrip(t *testing.T, c *Client, host string) {
+	ctx := context.Background()
+	repo, err := c.Repository(host, "lading/round-trip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := newTestImage(t, 3, 200_000)
+	img.push(t, repo, "v1")
+
+	// Resolve by tag and digest.
+	for _, r := range []string{"v1", img.Manifest.Digest.String()} {
+		d, err := repo.Resolve(ctx, r)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", r, err)
+		}
+		if d.Digest != img.Manifest.Digest || d.Size != img.Manifest.Size || d.MediaType != img.Manifest.MediaType {
+			t.Fatalf("resolve %s = %+v, want %+v", r, d, img.Manifest)
+		}
+	}
+	desc, data, err := repo.FetchReference(ctx, "v1")
+	if err != nil || desc.Digest != img.Manifest.Digest || !bytes.Equal(data, img.ManifestData) {
+		t.Fatalf("fetch reference v1 = %+v, %d bytes, %v", desc, len(data), err)
+	}
+	// Every blob and the manifest through Fetch, verified.
+	for _, d := range append([]ocispec.Descriptor{img.Manifest, img.Config}, img.Layers...) {
+		got := readAll(t, func() (io.ReadCloser, error) { return repo.Fetch(ctx, d) })
+		want := img.Blobs[d.Digest]
+		if d.Digest == img.Manifest.Digest {
+			want = img.ManifestData
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fetch %s: content differs", d.Digest)
+		}
+		if ok, err := repo.Exists(ctx, d); err != nil || !ok {
+			t.Fatalf("exists %s = %v, %v", d.Digest, ok, err)
+		}
+	}
+	st, err := repo.Stat(ctx, img.Layers[0].Digest)
+	if err != nil || st.Size != img.Layers[0].Size {
+		t.Fatalf("stat = %+v, %v", st, err)
+	}
+	// A LoadImage over the repository works as over any store.
+	loaded, err := content.LoadImage(ctx, repo, img.Manifest, nil)
+	if err != nil {
+		t.Fatalf("load image: %v", err)
+	}
+	if len(loaded.Manifest.Layers) != 3 {
+		t.Fatalf("loaded %d layers", len(loaded.Manifest.Layers))
+	}
+
+	// Mount into another repository of the same registry.
+	other, _ := c.Repository(host, "lading/mounted")
+	for _, d := range append([]ocispec.Descriptor{img.Config}, img.Layers...) {
+		if err := other.Mount(ctx, d, repo.Name(), nil); err != nil {
+			t.Fatalf("mount %s: %v", d.Digest, err)
+		}
+		if ok, err := other.Exists(ctx, d); err != nil || !ok {
+			t.Fatalf("mounted %s exists = %v, %v", d.Digest, ok, err)
+		}
+	}
+	if err := other.PushManifest(ctx, img.Manifest, img.ManifestData, "m"); err != nil {
+		t.Fatalf("push manifest after mounts: %v", err)
+	}
+
+	// Missing things are errdef.ErrNotFound.
+	missing := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString("missing"), Size: 7}
+	if _, err := repo.Fetch(ctx, missing); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("fetch missing blob: %v", err)
+	}
+	if _, _, err := repo.FetchReference(ctx, "nope"); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("fetch missing tag: %v", err)
+	}
+	nothing, _ := c.Repository(host, "lading/none")
+	called := false
+	if err := nothing.Tags(ctx, func([]string) error { called = true; return nil }); err != nil || called {
+		t.Fatalf("tags of a missing repository: %v (callback called: %v)", err, called)
+	}
+
+	// Catalog lists both repositories.
+	var repos []string
+	if err := c.Catalog(ctx, host, func(page []string) error { repos = append(repos, page...); return nil }); err != nil {
+		t.Fatalf("catalog: %v", err)
+	}
+	if !slices.Contains(repos, "lading/round-trip") || !slices.Contains(repos, "lading/mounted") {
+		t.Fatalf("catalog = %v", repos)
+	}
+	if err := c.Ping(ctx, host); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+
+	// Delete the manifest, then a blob.
+	if err := repo.DeleteManifest(ctx, img.Manifest.Digest); err != nil {
+		t.Fatalf("delete manifest: %v", err)
+	}
+	if _, err := repo.Resolve(ctx, img.Manifest.Digest.String()); !errors.Is(err, errdef.ErrNotFound) {
+		// A digest that names no manifest may still name a blob; the
+		// manifest blob itself is not a layer of the repository.
+		t.Fatalf("resolve deleted manifest: %v", err)
+	}
+	if err := repo.Delete(ctx, img.Layers[0].Digest); err != nil {
+		t.Fatalf("delete blob: %v", err)
+	}
+	if ok, _ := repo.Exists(ctx, img.Layers[0]); ok {
+		t.Fatal("deleted blob still exists")
+	}
+}
+
+func TestRoundTripDistribution28(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), "")
+	roundTrip(t, newTestClient(t), reg.Host)
+}
+
+func TestRoundTripDistributionV3(t *testing.T) {
+	reg := startRegistry(t, distributionV3(t), "")
+	roundTrip(t, newTestClient(t), reg.Host)
+}
+
+func tagsOf(t *testing.T, repo *Repository) []string {
+	t.Helper()
+	var all []string
+	if err := repo.Tags(context.Background(), func(p []string) error { all = append(all, p...); return nil }); err != nil {
+		t.Fatalf("tags: %v", err)
+	}
+	return all
+}
+
+// tagsAndUntag covers Tag, Tags (more than a page), multi-tag pushes and
+// Untag.
+func tagsAndUntag(t *testing.T, host string, untagWorks bool) {
+	ctx := context.Background()
+	c := newTestClient(t)
+	repo, _ := c.Repository(host, "lading/tags")
+	img := newTestImage(t, 1, 100)
+	img.push(t, repo, "a", "b", "c")
+	if got := tagsOf(t, repo); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("tags after a multi-tag push = %v", got)
+	}
+	if err := repo.Tag(ctx, img.Manifest, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Tag(ctx, img.Manifest, "a/b"); !errors.Is(err, errdef.ErrInvalid) {
+		t.Fatalf("tag a/b: %v", err)
+	}
+	err := repo.Untag(ctx, "b")
+	if untagWorks {
+		if err != nil {
+			t.Fatalf("untag: %v", err)
+		}
+		if _, err := repo.Resolve(ctx, "b"); !errors.Is(err, errdef.ErrNotFound) {
+			t.Fatalf("resolve untagged: %v", err)
+		}
+	} else if !errors.Is(err, errdef.ErrUnsupported) {
+		t.Fatalf("untag on a registry that deletes only by digest: %v", err)
+	}
+	if err := repo.Untag(ctx, "never-was"); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("untag missing: %v", err)
+	}
+}
+
+func TestTagsAndUntagDistribution28(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), "")
+	tagsAndUntag(t, reg.Host, false)
+}
+
+func TestTagsAndUntagDistributionV3(t *testing.T) {
+	reg := startRegistry(t, distributionV3(t), "")
+	tagsAndUntag(t, reg.Host, true)
+}
+
+func TestHtpasswd(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), htpasswdConfig(t, "alice", "s3cret"))
+	ctx := context.Background()
+	creds := func(pass string) CredentialFunc {
+		return func(_ context.Context, host string) (credentials.Credential, error) {
+			if host != reg.Host {
+				return credentials.Credential{}, fmt.Errorf("asked for %s", host)
+			}
+			return credentials.Credential{Username: "alice", Password: pass}, nil
+		}
+	}
+	good := newTestClient(t, WithCredentials(creds("s3cret")))
+	roundTrip(t, good, reg.Host)
+
+	for name, c := range map[string]*Client{
+		"wrong password": newTestClient(t, WithCredentials(creds("wrong"))),
+		"anonymous":      newTestClient(t),
+	} {
+		repo, _ := c.Repository(reg.Host, "lading/round-trip")
+		_, err := repo.Resolve(ctx, "v1")
+		var ae *AuthError
+		if !errors.Is(err, errdef.ErrUnauthorized) || !errors.As(err, &ae) {
+			t.Fatalf("%s: resolve = %v, want an AuthError matching ErrUnauthorized", name, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, reg.Host) || !strings.Contains(msg, "repository:lading/round-trip:pull") {
+			t.Errorf("%s: error %q does not name host and scope", name, msg)
+		}
+		if name == "wrong password" && !strings.Contains(msg, `user "alice"`) {
+			t.Errorf("%s: error %q does not name the credentials", name, msg)
+		}
+		if strings.Contains(msg, "s3cret") || strings.Contains(msg, "wrong") && name != "wrong password" {
+			t.Errorf("%s: error %q leaks a password", name, msg)
+		}
+		if err := c.Ping(ctx, reg.Host); !errors.Is(err, errdef.ErrUnauthorized) {
+			t.Errorf("%s: ping = %v", name, err)
+		}
+	}
+}
+
+// pushPull is a smaller round trip for the auth variants.
+func pushPull(t *testing.T, c *Client, host, name string) *testImage {
+	t.Helper()
+	repo, err := c.Repository(host, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := newTestImage(t, 2, 10_000)
+	img.push(t, repo, "v1")
+	_, data, err := repo.FetchReference(context.Background(), "v1")
+	if err != nil || !bytes.Equal(data, img.ManifestData) {
+		t.Fatalf("fetch v1: %v", err)
+	}
+	got := readAll(t, func() (io.ReadCloser, error) { return repo.Fetch(context.Background(), img.Layers[1]) })
+	if !bytes.Equal(got, img.Blobs[img.Layers[1].Digest]) {
+		t.Fatal("layer content differs")
+	}
+	return img
+}
+
+// drainReader reads r to the end.
+func drainReader(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
