@@ -537,14 +537,12 @@ func (c *Client) send(ctx context.Context, h *host, scheme string, r request) (*
 			req.Body = http.NoBody
 		}
 		req.GetBody = r.getBody
-		if r.getBody == nil {
-			// NewRequest sets GetBody for in-memory readers; a stream
-			// cannot be replayed.
-			if _, ok := r.body.(*strings.Reader); !ok {
-				if _, ok := r.body.(interface{ Len() int }); !ok {
-					req.GetBody = nil
-				}
-			}
+		if r.getBody == nil && r.length != 0 {
+			// A stream cannot be sent twice. Ask the registry to look at
+			// the headers first, so a 401 (a token that ran out mid-transfer)
+			// comes before the body is read and the request can be sent
+			// again with a fresh token.
+			req.Header.Set("Expect", "100-continue")
 		}
 	}
 	resp, err := c.http.Do(req)

@@ -490,3 +490,7 @@ func readAll(t testing.TB, f func() (io.ReadCloser, error)) []byte {
 	}
 	return data
 }
+
+func pemOf(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

@@ -509,7 +509,9 @@ func exactBody(rd io.Reader, size int64) (io.Reader, func() (io.ReadCloser, erro
 				again := func() (io.ReadCloser, error) {
 					return io.NopCloser(io.NewSectionReader(f, pos, size)), nil
 				}
-				return f, again, nil
+				// NopCloser: the transport closes bodies, and the caller owns
+				// f; the transport unwraps it to hand the file to the kernel.
+				return io.NopCloser(f), again, nil
 			}
 		}
 	}
