@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -293,4 +294,79 @@ func pushPull(t *testing.T, c *Client, host, name string) *testImage {
 func drainReader(r io.Reader) error {
 	_, err := io.Copy(io.Discard, r)
 	return err
+}
+
+// referrers pushes an artifact whose subject is an image, lists it, and
+// deletes it. On a registry without the referrers API the client keeps the
+// referrers tag itself.
+func referrers(t *testing.T, host string) (apiSupported bool) {
+	ctx := context.Background()
+	c := newTestClient(t)
+	repo, _ := c.Repository(host, "lading/referrers")
+	img := newTestImage(t, 1, 100)
+	img.push(t, repo, "v1")
+
+	empty := []byte("{}")
+	emptyDesc := ocispec.Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: digest.FromBytes(empty), Size: 2}
+	if err := repo.Push(ctx, emptyDesc, bytes.NewReader(empty)); err != nil {
+		t.Fatal(err)
+	}
+	var arts []ocispec.Descriptor
+	for i, at := range []string{"application/vnd.example.sbom", "application/vnd.example.sig"} {
+		m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: at, Config: emptyDesc,
+			Layers: []ocispec.Descriptor{}, Subject: &img.Manifest, Annotations: map[string]string{"n": fmt.Sprint(i)}}
+		m.SchemaVersion = 2
+		data, _ := json.Marshal(m)
+		d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
+		if err := repo.Push(ctx, d, bytes.NewReader(data)); err != nil {
+			t.Fatalf("push artifact: %v", err)
+		}
+		arts = append(arts, d)
+	}
+	_, supported, err := repo.referrersAPI(ctx, img.Manifest.Digest, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := repo.Referrers(ctx, img.Manifest, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("referrers = %+v, want the two artifacts", list)
+	}
+	for _, d := range list {
+		if d.Annotations["n"] == "" || d.ArtifactType == "" {
+			t.Errorf("referrer %+v lacks the artifact type or annotations", d)
+		}
+	}
+	list, err = repo.Referrers(ctx, img.Manifest, "application/vnd.example.sig")
+	if err != nil || len(list) != 1 || list[0].Digest != arts[1].Digest {
+		t.Fatalf("referrers of type sig = %+v, %v", list, err)
+	}
+	if !supported {
+		// The referrers tag holds the index the client maintains.
+		if _, err := repo.Resolve(ctx, ReferrersTag(img.Manifest.Digest)); err != nil {
+			t.Fatalf("referrers tag: %v", err)
+		}
+	}
+	if err := repo.DeleteManifest(ctx, arts[0].Digest); err != nil {
+		t.Fatalf("delete artifact: %v", err)
+	}
+	list, err = repo.Referrers(ctx, img.Manifest, "")
+	if err != nil || len(list) != 1 || list[0].Digest != arts[1].Digest {
+		t.Fatalf("referrers after a delete = %+v, %v", list, err)
+	}
+	return supported
+}
+
+func TestReferrersDistribution28(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), "")
+	if referrers(t, reg.Host) {
+		t.Fatal("distribution 2.8 claims the referrers API")
+	}
+}
+
+func TestReferrersDistributionV3(t *testing.T) {
+	reg := startRegistry(t, distributionV3(t), "")
+	t.Logf("referrers API supported: %v", referrers(t, reg.Host))
 }
