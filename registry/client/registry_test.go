@@ -290,12 +290,6 @@ func pushPull(t *testing.T, c *Client, host, name string) *testImage {
 	return img
 }
 
-// drainReader reads r to the end.
-func drainReader(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
-}
-
 // referrers pushes an artifact whose subject is an image, lists it, and
 // deletes it. On a registry without the referrers API the client keeps the
 // referrers tag itself.
