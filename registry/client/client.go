@@ -83,8 +83,9 @@ type Client struct {
 	tokens    tokenCache
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	hosts map[string]*host
+	mu     sync.Mutex
+	hosts  map[string]*host
+	warned sync.Map // warnings already logged
 }
 
 // config is what the options set.
@@ -549,7 +550,27 @@ func (c *Client) send(ctx context.Context, h *host, scheme string, r request) (*
 	if err != nil {
 		return nil, t, err
 	}
+	c.warnings(ctx, h, resp.Header.Values("Warning"))
 	return resp, t, nil
+}
+
+// warnings logs the registry's Warning headers (code 299) once each, as the
+// specification asks clients to report them.
+func (c *Client) warnings(ctx context.Context, h *host, values []string) {
+	for _, v := range values {
+		code, rest, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if !ok || code != "299" {
+			continue
+		}
+		_, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		text = strings.Trim(strings.TrimSpace(text), `"`)
+		if len(text) > 4096 {
+			text = text[:4096]
+		}
+		if _, seen := c.warned.LoadOrStore(h.name+"\x00"+text, true); !seen {
+			c.log.WarnContext(ctx, "registry warning", "registry", h.name, "warning", text)
+		}
+	}
 }
 
 // failure turns an unsuccessful response into an error, closing its body:

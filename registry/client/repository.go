@@ -105,9 +105,13 @@ func (r *Repository) deleteScope() []string {
 	return []string{repoScope(r.name, "delete")}
 }
 
+// mediaTypeArtifactManifest is the artifact manifest of the OCI 1.1
+// release candidates, which some registries still hold.
+const mediaTypeArtifactManifest = "application/vnd.oci.artifact.manifest.v1+json"
+
 // isManifestType reports whether mt goes to the manifests endpoint.
 func isManifestType(mt string) bool {
-	return image.IsManifest(mt) || image.IsIndex(mt) || image.IsSchema1(mt)
+	return image.IsManifest(mt) || image.IsIndex(mt) || image.IsSchema1(mt) || mt == mediaTypeArtifactManifest
 }
 
 // do sends a request to the repository's host.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -802,5 +803,28 @@ func TestPushFile(t *testing.T) {
 	got = readAll(t, func() (io.ReadCloser, error) { return chunked.Fetch(context.Background(), desc) })
 	if !bytes.Equal(got, data) {
 		t.Fatal("chunked content differs")
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			w.Header().Add("Warning", `299 - "This image is deprecated and will be removed soon."`)
+			w.Header().Add("Warning", `199 - "not for clients"`)
+			w.Write([]byte("x"))
+			return true
+		}
+		return false
+	})
+	var logged bytes.Buffer
+	repo := s.repo(t, WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	for range 3 {
+		readAll(t, func() (io.ReadCloser, error) { return repo.Fetch(context.Background(), blobDesc([]byte("x"))) })
+	}
+	if n := strings.Count(logged.String(), "deprecated and will be removed"); n != 1 {
+		t.Fatalf("warning logged %d times, want once:\n%s", n, logged.String())
+	}
+	if strings.Contains(logged.String(), "not for clients") {
+		t.Fatal("a non-299 warning was reported")
 	}
 }
