@@ -93,8 +93,7 @@ func ExampleRepository_Fetch() {
 	}
 }
 
-// A chunked upload that another process can finish: the ref is the upload
-// location.
+// A chunked upload that another process can finish from its location.
 func ExampleRepository_Ingest() {
 	ctx := context.Background()
 	c, _ := client.New(client.WithChunkSize(16 << 20))
@@ -103,11 +102,11 @@ func ExampleRepository_Ingest() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("resume with", w.Ref())
 	f, _ := os.Open("layer.tar.gz")
 	defer f.Close()
 	if _, err := io.Copy(w, f); err != nil {
-		w.Close() // keeps the upload for Ingest(ctx, ref)
+		w.Close() // keeps the upload
+		fmt.Println("resume with", w.(*client.UploadWriter).Location())
 		log.Fatal(err)
 	}
 	if _, err := w.Commit(ctx, -1, "sha256:0000000000000000000000000000000000000000000000000000000000000000"); err != nil {

@@ -364,3 +364,53 @@ func TestReferrersDistributionV3(t *testing.T) {
 	reg := startRegistry(t, distributionV3(t), "")
 	t.Logf("referrers API supported: %v", referrers(t, reg.Host))
 }
+
+// TestIngestResumeAcrossClients: an upload begun by one client is finished
+// by another (another process, say) from its location.
+func TestIngestResumeAcrossClients(t *testing.T) {
+	reg := startRegistry(t, distribution28(t), "")
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("resumable "), 300_000)
+	desc := blobDesc(data)
+	first, _ := newTestClient(t, WithChunkSize(1<<20)).Repository(reg.Host, "lading/resume")
+	w, err := first.Ingest(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := w.Ref()
+	if !strings.HasPrefix(ref, "http://"+reg.Host+"/v2/lading/resume/blobs/uploads/") {
+		t.Fatalf("ref %q is not the upload location", ref)
+	}
+	if _, err := w.Write(data[:1_234_567]); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The registry moved the upload with each chunk: resume at its latest
+	// location.
+	ref = w.(*UploadWriter).Location()
+	second, _ := newTestClient(t, WithChunkSize(1<<20)).Repository(reg.Host, "lading/resume")
+	w2, err := second.Ingest(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2.Offset() != 1_234_567 {
+		t.Fatalf("resumed at %d, want 1234567", w2.Offset())
+	}
+	if _, err := w2.Write(data[1_234_567:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.Commit(ctx, desc.Size, desc.Digest); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, func() (io.ReadCloser, error) { return second.Fetch(ctx, desc) })
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	// A location of another repository is refused.
+	other, _ := newTestClient(t).Repository(reg.Host, "lading/other")
+	if _, err := other.Ingest(ctx, ref); !errors.Is(err, errdef.ErrInvalid) {
+		t.Fatalf("ingest of another repository's upload: %v", err)
+	}
+}

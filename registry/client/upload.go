@@ -22,13 +22,14 @@ import (
 // maxChunk caps the chunk buffer, whatever the registry's minimum.
 const maxChunk = 128 << 20
 
-// Ingest opens a chunked upload as a content.Writer. The ref of a new
-// upload ("") is its upload location, an absolute URL: Ingest(ctx, thatURL)
-// resumes it, in this process or another, at the offset the registry
-// reports. A ref of the caller's choosing (as content.CheckIngestRef allows)
-// names a new upload that this Repository resumes by that name until it is
-// committed or aborted. A ref whose upload the registry no longer knows
-// starts afresh at offset 0.
+// Ingest opens a chunked upload as a content.Writer, an *UploadWriter. The
+// ref of a new upload ("") is its first upload location, an absolute URL; a
+// ref of the caller's choosing (as content.CheckIngestRef allows) names a new
+// upload. Either resumes the upload in this Repository until it is committed
+// or aborted. In another process, Ingest(ctx, w.Location()) resumes it at the
+// offset the registry reports (registries may move the location with each
+// chunk: distribution 2.x does). A ref whose upload the registry no longer
+// knows starts afresh at offset 0.
 //
 // Writes are sent in chunks of the configured size (WithChunkSize), at
 // least the registry's OCI-Chunk-Min-Length; Close sends what is buffered
@@ -56,7 +57,7 @@ func (r *Repository) Ingest(ctx context.Context, ref string) (content.Writer, er
 	if name != "" && !r.claim(name) {
 		return nil, fmt.Errorf("ingest %q: %w: a writer of this upload is open", ref, errdef.ErrUnavailable)
 	}
-	w := &uploadWriter{r: r, ctx: ctx, name: name}
+	w := &UploadWriter{r: r, ctx: ctx, name: name}
 	if loc != nil {
 		off, alive, err := r.uploadStatus(ctx, loc)
 		if err != nil {
@@ -204,8 +205,8 @@ func rangeEnd(v string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// uploadWriter is a chunked upload session.
-type uploadWriter struct {
+// UploadWriter is a chunked upload session, the content.Writer of Ingest.
+type UploadWriter struct {
 	r    *Repository
 	ctx  context.Context
 	name string // what Ref returns
@@ -226,15 +227,28 @@ const (
 
 var errWriterClosed = errors.New("writer closed")
 
-func (w *uploadWriter) Ref() string { return w.name }
+// Ref returns the ref the upload was opened under, for Ingest in this
+// Repository.
+func (w *UploadWriter) Ref() string { return w.name }
 
-func (w *uploadWriter) Offset() int64 {
+// Location returns the upload's current location, an absolute URL that
+// resumes it from any client (Ingest(ctx, location)).
+func (w *UploadWriter) Location() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.loc.String()
+}
+
+// Offset returns the bytes written: those the registry has and those
+// buffered for the next chunk.
+func (w *UploadWriter) Offset() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.confirmed + int64(len(w.buf))
 }
 
-func (w *uploadWriter) Write(p []byte) (int, error) {
+// Write buffers p, sending a chunk (PATCH) whenever the buffer is full.
+func (w *UploadWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != stateOpen {
@@ -259,7 +273,7 @@ func (w *uploadWriter) Write(p []byte) (int, error) {
 }
 
 // flush sends the buffer as one PATCH.
-func (w *uploadWriter) flush() error {
+func (w *UploadWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -302,7 +316,7 @@ func (w *uploadWriter) flush() error {
 }
 
 // Close sends what is buffered and leaves the upload open for resuming.
-func (w *uploadWriter) Close() error {
+func (w *UploadWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != stateOpen {
@@ -322,7 +336,7 @@ func (w *uploadWriter) Close() error {
 // Commit sends the rest and closes the upload with the digest the whole
 // blob must have; the registry checks it. On a digest or size mismatch the
 // upload is cancelled.
-func (w *uploadWriter) Commit(ctx context.Context, size int64, expected digest.Digest) (ocispec.Descriptor, error) {
+func (w *UploadWriter) Commit(ctx context.Context, size int64, expected digest.Digest) (ocispec.Descriptor, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state == stateDone {
@@ -370,7 +384,7 @@ func (w *uploadWriter) Commit(ctx context.Context, size int64, expected digest.D
 }
 
 // Abort cancels the upload.
-func (w *uploadWriter) Abort(ctx context.Context) error {
+func (w *UploadWriter) Abort(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state == stateDone {
