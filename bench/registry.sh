@@ -129,15 +129,18 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
-# Peak memory: one more run of each, under GNU time.
+# Peak memory: one more run of each, under GNU time (through bash, which
+# runs the tool's last command in its own process).
+export LADING_MODE LADING GOBIN_DIR img CRANE REGCTL POLICY HOME
+export -f lading_push lading_pull crane_push crane_pull regctl_push regctl_pull skopeo_push skopeo_pull
 declare -A RSS_PULL RSS_PUSH
 for t in $TOOLS; do
-	RSS_PULL[$t]=$(peak_rss_mb "${t}_pull" "$HOST" "$BENCH_TMP/rss-$t")
+	RSS_PULL[$t]=$(peak_rss_mb bash -c "${t}_pull \"\$@\"" _ "$HOST" "$BENCH_TMP/rss-$t")
 done
 stop_registry
 for t in $TOOLS; do
 	start_registry
-	RSS_PUSH[$t]=$(peak_rss_mb "${t}_push" "$HOST")
+	RSS_PUSH[$t]=$(peak_rss_mb bash -c "${t}_push \"\$@\"" _ "$HOST")
 	stop_registry
 done
 

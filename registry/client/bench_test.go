@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -130,7 +131,11 @@ func TestBenchCopy(t *testing.T) {
 		t.Fatalf("LADING_BENCH_COPY=%q: want push LAYOUT TAG REF or pull REF LAYOUT TAG", spec)
 	}
 	ctx := context.Background()
-	c, err := New(WithVerifyOnFetch(false)) // the layout verifies what it stores
+	opts := []Option{WithVerifyOnFetch(false)} // the layout verifies what it stores
+	if os.Getenv("LADING_BENCH_LOG") != "" {
+		opts = append(opts, WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	c, err := New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

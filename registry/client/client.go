@@ -492,6 +492,9 @@ type request struct {
 // target the request was sent for.
 func (c *Client) do(ctx context.Context, h *host, r request) (*http.Response, *target, error) {
 	if err := c.prepare(ctx, h); err != nil {
+		if cl, ok := r.body.(io.Closer); ok {
+			cl.Close() // the request would have closed it
+		}
 		return nil, nil, err
 	}
 	return c.send(ctx, h, h.getScheme(), r)
@@ -527,6 +530,9 @@ func (c *Client) send(ctx context.Context, h *host, scheme string, r request) (*
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
+		if cl, ok := r.body.(io.Closer); ok {
+			cl.Close()
+		}
 		return nil, t, fmt.Errorf("%w: %v", errdef.ErrInvalid, err)
 	}
 	for k, vs := range r.header {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -513,8 +514,11 @@ func exactBody(rd io.Reader, size int64) (io.Reader, func() (io.ReadCloser, erro
 				again := func() (io.ReadCloser, error) {
 					return io.NopCloser(io.NewSectionReader(f, pos, size)), nil
 				}
-				// NopCloser: the transport closes bodies, and the caller owns
-				// f; the transport unwraps it to hand the file to the kernel.
+				// The transport hands an *os.File body to the kernel
+				// (sendfile), and closes it: give it a file of its own.
+				if own := reopen(f, pos); own != nil {
+					return own, again, nil
+				}
 				return io.NopCloser(f), again, nil
 			}
 		}
@@ -533,6 +537,27 @@ func exactBody(rd io.Reader, size int64) (io.Reader, func() (io.ReadCloser, erro
 		return io.NewSectionReader(ra, pos, size), open, nil
 	}
 	return &exactReader{r: rd, n: size, size: size}, nil, nil
+}
+
+// reopen opens the file f has open again, at offset pos, with an offset
+// of its own (Linux: through /proc/self/fd); nil when it cannot.
+func reopen(f *os.File, pos int64) *os.File {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	g, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil
+	}
+	if fi, err := g.Stat(); err != nil || !fi.Mode().IsRegular() {
+		g.Close()
+		return nil
+	}
+	if _, err := g.Seek(pos, io.SeekStart); err != nil {
+		g.Close()
+		return nil
+	}
+	return g
 }
 
 // exactReader passes on exactly n bytes of r, failing with
