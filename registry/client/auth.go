@@ -38,6 +38,8 @@ type AuthError struct {
 	Err error
 }
 
+// Error renders "authenticate to HOST for SCOPES as SOURCE (token realm
+// REALM): why".
 func (e *AuthError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "authenticate to %s", e.Host)

@@ -102,6 +102,49 @@ func TestRetryServerErrors(t *testing.T) {
 	}
 }
 
+func TestRetryConnectionErrors(t *testing.T) {
+	data := []byte("after a dropped connection")
+	var n atomic.Int32
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") || strings.Contains(r.URL.Path, "/blobs/") {
+			if n.Add(1)%2 == 1 {
+				conn, _, _ := w.(http.Hijacker).Hijack()
+				conn.Close() // no answer at all
+				return true
+			}
+			if r.Method == http.MethodHead {
+				w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+				return true
+			}
+			w.Write(data)
+			return true
+		}
+		return false
+	})
+	repo := s.repo(t)
+	d, err := repo.Stat(context.Background(), digest.FromBytes(data))
+	if err != nil || d.Size != int64(len(data)) {
+		t.Fatalf("stat through a dropped connection: %+v, %v", d, err)
+	}
+	got := readAll(t, func() (io.ReadCloser, error) { return repo.Fetch(context.Background(), blobDesc(data)) })
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	// A server that never answers is reported, not retried forever.
+	dead := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != "/v2/" {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return true
+		}
+		return false
+	})
+	_, err = dead.repo(t).Stat(context.Background(), digest.FromBytes(data))
+	if !errors.Is(err, errdef.ErrUnavailable) {
+		t.Fatalf("stat against a dead server: %v", err)
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	data := []byte("rate limited")
 	var times []time.Time
