@@ -160,6 +160,9 @@ func roundTrip(t *testing.T, c *Client, host string) {
 		// manifest blob itself is not a layer of the repository.
 		t.Fatalf("resolve deleted manifest: %v", err)
 	}
+	if _, err := repo.Fetch(ctx, img.Manifest); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("fetch deleted manifest: %v", err)
+	}
 	if err := repo.Delete(ctx, img.Layers[0].Digest); err != nil {
 		t.Fatalf("delete blob: %v", err)
 	}

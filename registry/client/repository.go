@@ -43,6 +43,54 @@ type Repository struct {
 	open     map[string]bool   // ingest refs with a live writer
 	offsets  map[string]int64  // bytes the registry confirmed, by upload location
 	minChunk int64             // the registry's OCI-Chunk-Min-Length
+	recent   []recentManifest  // manifests just pushed or fetched, newest last
+}
+
+// recentManifest is a manifest the repository just sent or read: content
+// named by its digest cannot change, so Tag and Fetch need not ask again.
+type recentManifest struct {
+	desc ocispec.Descriptor
+	data []byte
+}
+
+// maxRecent bounds the manifests a Repository keeps.
+const (
+	maxRecent      = 8
+	maxRecentBytes = 1 << 20
+)
+
+func (r *Repository) remember(desc ocispec.Descriptor, data []byte) {
+	if len(data) > maxRecentBytes {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.recent {
+		if m.desc.Digest == desc.Digest {
+			return
+		}
+	}
+	if len(r.recent) == maxRecent {
+		r.recent = r.recent[1:]
+	}
+	r.recent = append(r.recent, recentManifest{ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, data})
+}
+
+func (r *Repository) forgetManifest(d digest.Digest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recent = slices.DeleteFunc(r.recent, func(m recentManifest) bool { return m.desc.Digest == d })
+}
+
+func (r *Repository) recalled(d digest.Digest) (ocispec.Descriptor, []byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.recent {
+		if m.desc.Digest == d {
+			return m.desc, m.data, true
+		}
+	}
+	return ocispec.Descriptor{}, nil, false
 }
 
 func (r *Repository) setMinChunk(n int64) {
@@ -756,6 +804,11 @@ func (r *Repository) fetchManifest(ctx context.Context, reference string, want *
 	if want != nil && want.Size > max {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w: %d bytes exceeds the %d-byte limit for manifests", what, errdef.ErrTooLarge, want.Size, max)
 	}
+	if dgst != "" {
+		if desc, data, ok := r.recalled(dgst); ok && (want == nil || want.Size == desc.Size) {
+			return desc, bytes.Clone(data), nil
+		}
+	}
 	mt := ""
 	if want != nil {
 		mt = want.MediaType
@@ -781,6 +834,7 @@ func (r *Repository) fetchManifest(ctx context.Context, reference string, want *
 	if want != nil && want.Size != desc.Size {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s from %s: %w: got %d bytes, the descriptor says %d", what, r, errdef.ErrSizeMismatch, desc.Size, want.Size)
 	}
+	r.remember(desc, data)
 	return desc, data, nil
 }
 
@@ -939,6 +993,7 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 			return fmt.Errorf("%s to %s: tag %s: %w", what, r, tag, err)
 		}
 	}
+	r.remember(desc, data)
 	if doc.Subject != nil && !subjectDone {
 		if err := r.addReferrer(ctx, *doc.Subject, referrerEntry(desc, &doc)); err != nil {
 			return fmt.Errorf("%s to %s: the registry has no referrers API, and updating the referrers tag failed: %w", what, r, err)
@@ -1052,6 +1107,7 @@ func (r *Repository) DeleteManifest(ctx context.Context, dgst digest.Digest) err
 			subject = doc.Subject
 		}
 	}
+	r.forgetManifest(dgst)
 	if err := r.delete(ctx, "manifests", dgst.String(), "delete manifest "+dgst.String()); err != nil {
 		return err
 	}
