@@ -67,11 +67,15 @@ func distributionV3(t testing.TB) string {
 		dir := filepath.Join(os.TempDir(), "lading-peers", "distribution-"+distributionV3Version)
 		bin := filepath.Join(dir, "registry")
 		if _, err := os.Stat(bin); err != nil {
-			cmd := exec.Command("go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+distributionV3Version)
+			// A cold build compiles the cloud storage drivers too: minutes.
+			// Stay inside go test's own timeout.
+			ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+distributionV3Version)
 			cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
-				v3Once.err = fmt.Errorf("go install distribution %s: %v\n%s", distributionV3Version, err, out)
+				v3Once.err = fmt.Errorf("go install distribution %s (install it ahead with GOBIN=%s): %v\n%s", distributionV3Version, dir, err, out)
 			}
 		}
 		if v3Once.err == nil {
