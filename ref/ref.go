@@ -315,10 +315,18 @@ func parseLayout(scheme Scheme, s string) (Reference, error) {
 		r.digest = d
 		s = s[:i]
 	}
-	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.ContainsAny(s[i+1:], `/\`) {
+	// As skopeo does, the first colon ends the path: the tag may hold
+	// colons and slashes (the ref.name grammar), the path may not hold a
+	// colon.
+	skip := 0
+	if len(s) >= 3 && s[1] == ':' && (s[2] == '\\' || s[2] == '/') && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		skip = 2 // a Windows drive letter
+	}
+	if i := strings.IndexByte(s[skip:], ':'); i >= 0 {
+		i += skip
 		tag := s[i+1:]
-		if !validTag(tag) {
-			return Reference{}, problemf("invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
+		if !ValidLayoutTag(tag) {
+			return Reference{}, problemf("invalid tag %q: a layout tag is an org.opencontainers.image.ref.name: letters and digits, joined by single separators -._:@+ (or --) and /, such as v1.2, team/app or 1.0-debug", tag)
 		}
 		r.tag = tag
 		s = s[:i]

@@ -55,8 +55,11 @@ func TestParse(t *testing.T) {
 		{"oci:relative/dir:v1.0-rc_1", want{scheme: SchemeOCI, path: "relative/dir", tag: "v1.0-rc_1", str: "oci:relative/dir:v1.0-rc_1", index: -1}},
 		{"oci:/tmp/x@" + dg, want{scheme: SchemeOCI, path: "/tmp/x", digest: dg, str: "oci:/tmp/x@" + dg, index: -1}},
 		{"oci:/tmp/x:v1@" + dg, want{scheme: SchemeOCI, path: "/tmp/x", tag: "v1", digest: dg, str: "oci:/tmp/x:v1@" + dg, index: -1}},
-		{"oci:/mnt/a:b/c", want{scheme: SchemeOCI, path: "/mnt/a:b/c", str: "oci:/mnt/a:b/c", index: -1}},
-		{"oci:./data:v1:latest", want{scheme: SchemeOCI, path: "./data:v1", tag: "latest", str: "oci:./data:v1:latest", index: -1}},
+		// The first colon ends the path, as in skopeo: tags follow the
+		// ref.name grammar, which allows ':' and '/'.
+		{"oci:/mnt/a:b/c", want{scheme: SchemeOCI, path: "/mnt/a", tag: "b/c", str: "oci:/mnt/a:b/c", index: -1}},
+		{"oci:./data:v1:latest", want{scheme: SchemeOCI, path: "./data", tag: "v1:latest", str: "oci:./data:v1:latest", index: -1}},
+		{"oci:img:team/app", want{scheme: SchemeOCI, path: "img", tag: "team/app", str: "oci:img:team/app", index: -1}},
 		{`oci:C:\images\x`, want{scheme: SchemeOCI, path: `C:\images\x`, str: `oci:C:\images\x`, index: -1}},
 		{"oci:/home/me@work/x", want{scheme: SchemeOCI, path: "/home/me@work/x", str: "oci:/home/me@work/x", index: -1}},
 		{"oci:latest", want{scheme: SchemeOCI, path: "latest", str: "oci:latest", index: -1}},
@@ -165,7 +168,7 @@ func TestWith(t *testing.T) {
 		{in: "busybox", tag: "1.36", dgst: dg, want: "docker.io/library/busybox:1.36@" + dg},
 		{in: "busybox@" + dg, tag: "v", dgst: dg2, want: "docker.io/library/busybox:v@" + string(dg2)},
 		{in: "oci:/x", tag: "t", dgst: dg, want: "oci:/x:t@" + dg},
-		{in: "oci:/a:b:c", tag: "d", dgst: dg, want: "oci:/a:b:d@" + dg},
+		{in: "oci:/a:b:c", tag: "d", dgst: dg, want: "oci:/a:d@" + dg},
 		{in: "oci-archive:/x.tar", tag: "t", dgst: dg, want: "oci-archive:/x.tar:t@" + dg},
 		{in: "docker-archive:a.tar:app", tag: "v2", dgE: true, want: "docker-archive:a.tar:docker.io/library/app:v2"},
 		{in: "docker-archive:a.tar", tagErr: true, dgE: true},
@@ -309,5 +312,18 @@ func TestLayoutHint(t *testing.T) {
 	// caller's to add when the registry fails.
 	if r, err := Parse("img"); err != nil || r.Name() != "docker.io/library/img" {
 		t.Errorf("Parse(img) = %v, %v", r, err)
+	}
+}
+
+func TestValidLayoutTag(t *testing.T) {
+	for s, want := range map[string]bool{
+		"latest": true, "v1.2.3": true, "team/app": true, "a/b/c": true, "v1.0:debug": true, "1.0+build.5": true,
+		"a--b": true, "a@b": true, "x_y-1.2": true, "A": true,
+		"": false, "_foo": false, "-a": false, "a-": false, "a/": false, "/a": false, "a//b": false, "a---b": false,
+		"a__b": false, "a.-b": false, "a b": false, "a\\b": false, "a/.b": false, strings.Repeat("a", 1025): false, strings.Repeat("a", 1024): true,
+	} {
+		if got := ValidLayoutTag(s); got != want {
+			t.Errorf("ValidLayoutTag(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ const module = "github.com/lading-oci/lading"
 // exceptions in allowed.
 var layers = map[string]int{
 	"errdef":                0,
+	"progress":              0,
 	"image":                 1,
 	"ref":                   1,
 	"content":               2,

@@ -142,7 +142,7 @@ func TestBenchCopy(t *testing.T) {
 	defer c.Close()
 	switch args[0] {
 	case "push":
-		st, err := ocilayout.Open(args[1])
+		st, err := ocilayout.Open(ctx, args[1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestBenchCopy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := ocilayout.Init(args[2])
+		st, err := ocilayout.Init(ctx, args[2])
 		if err != nil {
 			t.Fatal(err)
 		}

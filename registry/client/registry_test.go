@@ -130,8 +130,13 @@ func roundTrip(t *testing.T, c *Client, host string) {
 	if _, err := repo.Fetch(ctx, missing); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("fetch missing blob: %v", err)
 	}
-	if _, _, err := repo.FetchReference(ctx, "nope"); !errors.Is(err, errdef.ErrNotFound) {
+	_, _, err = repo.FetchReference(ctx, "nope")
+	var nf *errdef.NotFoundError
+	if !errors.Is(err, errdef.ErrNotFound) || !errors.As(err, &nf) || nf.What != errdef.WhatTag || nf.Name != "nope" || nf.In != repo.String() {
 		t.Fatalf("fetch missing tag: %v", err)
+	}
+	if _, err := repo.Stat(ctx, missing.Digest); !errors.As(err, &nf) || nf.What != errdef.WhatBlob {
+		t.Fatalf("stat missing blob: %v", err)
 	}
 	nothing, _ := c.Repository(host, "lading/none")
 	called := false

@@ -111,6 +111,8 @@ var (
 	_ content.TagLister = (*Repository)(nil)
 	_ content.Ingester  = (*Repository)(nil)
 	_ content.TagStore  = (*Repository)(nil)
+
+	_ content.ReferrerLister = (*Repository)(nil)
 )
 
 // Repository returns repository name of registry ("ghcr.io",
@@ -172,6 +174,28 @@ func (r *Repository) do(ctx context.Context, req request) (*http.Response, *targ
 	return resp, t, nil
 }
 
+// missing adds to a not-found err what was missing, as an
+// *errdef.NotFoundError (the repository itself when the registry says
+// NAME_UNKNOWN).
+func (r *Repository) missing(what errdef.What, name string, err error) error {
+	if !errors.Is(err, errdef.ErrNotFound) {
+		return err
+	}
+	nf := &errdef.NotFoundError{What: what, Name: name, In: r.String()}
+	if errors.Is(err, errcode.NameUnknown) {
+		nf = &errdef.NotFoundError{What: errdef.WhatRepository, Name: r.String()}
+	}
+	return fmt.Errorf("%w (%w)", nf, err)
+}
+
+// missingManifest is missing for a tag or a manifest digest.
+func (r *Repository) missingManifest(reference string, err error) error {
+	if strings.Contains(reference, ":") {
+		return r.missing(errdef.WhatManifest, reference, err)
+	}
+	return r.missing(errdef.WhatTag, reference, err)
+}
+
 // ---- blobs
 
 // Exists reports whether the registry has desc: a HEAD of the manifest or
@@ -219,7 +243,7 @@ func (r *Repository) Stat(ctx context.Context, dgst digest.Digest) (ocispec.Desc
 		case resp.StatusCode == http.StatusNotFound && kind == "blobs":
 			continue
 		case resp.StatusCode != http.StatusOK:
-			return ocispec.Descriptor{}, fmt.Errorf("stat %s in %s: %w", dgst, r, failure(t, resp))
+			return ocispec.Descriptor{}, fmt.Errorf("stat %s in %s: %w", dgst, r, r.missing(errdef.WhatBlob, dgst.String(), failure(t, resp)))
 		case resp.ContentLength < 0:
 			return ocispec.Descriptor{}, fmt.Errorf("stat %s in %s: %w: the registry gave no Content-Length", dgst, r, errdef.ErrInvalid)
 		}
@@ -322,7 +346,7 @@ func (b *blobReader) open(off int64) error {
 				b.desc.Digest, off, errdef.ErrInvalid, resp.Header.Get("Content-Range"))
 		}
 	default:
-		return fmt.Errorf("fetch %s from %s: %w", b.desc.Digest, b.r, failure(t, resp))
+		return fmt.Errorf("fetch %s from %s: %w", b.desc.Digest, b.r, b.r.missing(errdef.WhatBlob, b.desc.Digest.String(), failure(t, resp)))
 	}
 	b.body, b.off = resp.Body, off
 	return nil
@@ -734,7 +758,14 @@ func (r *Repository) delete(ctx context.Context, kind, obj, what string) error {
 		}
 		return fmt.Errorf("%s in %s: %w", what, r, err)
 	}
-	return fmt.Errorf("%s in %s: %w", what, r, failure(t, resp))
+	w := errdef.WhatBlob
+	if kind == "manifests" {
+		w = errdef.WhatManifest
+		if byTag {
+			w = errdef.WhatTag
+		}
+	}
+	return fmt.Errorf("%s in %s: %w", what, r, r.missing(w, obj, failure(t, resp)))
 }
 
 // ---- manifests
@@ -819,7 +850,7 @@ func (r *Repository) fetchManifest(ctx context.Context, reference string, want *
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("%s from %s: %w", what, r, failure(t, resp))
+		return ocispec.Descriptor{}, nil, fmt.Errorf("%s from %s: %w", what, r, r.missingManifest(reference, failure(t, resp)))
 	}
 	header := resp.Header
 	ct := contentType(resp)
@@ -923,7 +954,7 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 				return d, nil
 			}
 		}
-		return ocispec.Descriptor{}, fmt.Errorf("%s in %s: %w", what, r, failure(t, resp))
+		return ocispec.Descriptor{}, fmt.Errorf("%s in %s: %w", what, r, r.missingManifest(reference, failure(t, resp)))
 	}
 	if resp.StatusCode == http.StatusMethodNotAllowed {
 		// A registry without HEAD for manifests.

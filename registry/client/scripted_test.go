@@ -279,7 +279,7 @@ func TestCorruptBlob(t *testing.T) {
 	if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), desc.Digest.String()) {
 		t.Fatalf("read corrupt blob: %v", err)
 	}
-	dst, err := ocilayout.Init(t.TempDir())
+	dst, err := ocilayout.Init(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestCorruptManifest(t *testing.T) {
 	if !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("fetch corrupt manifest by digest: %v", err)
 	}
-	dst, _ := ocilayout.Init(t.TempDir())
+	dst, _ := ocilayout.Init(context.Background(), t.TempDir())
 	defer dst.Close()
 	if err := content.Copy(context.Background(), repo, dst, desc); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("copy corrupt manifest: %v", err)

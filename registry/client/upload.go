@@ -225,8 +225,6 @@ const (
 	stateDone
 )
 
-var errWriterClosed = errors.New("writer closed")
-
 // Ref returns the ref the upload was opened under, for Ingest in this
 // Repository.
 func (w *UploadWriter) Ref() string { return w.name }
@@ -252,7 +250,7 @@ func (w *UploadWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != stateOpen {
-		return 0, fmt.Errorf("ingest %s: %w", w.name, errWriterClosed)
+		return 0, fmt.Errorf("ingest %s: write: %w", w.name, errdef.ErrClosed)
 	}
 	n := 0
 	for len(p) > 0 {
@@ -340,7 +338,7 @@ func (w *UploadWriter) Commit(ctx context.Context, size int64, expected digest.D
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state == stateDone {
-		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: commit: %w", w.name, errWriterClosed)
+		return ocispec.Descriptor{}, fmt.Errorf("ingest %s: commit: %w", w.name, errdef.ErrClosed)
 	}
 	if w.state == stateOpen {
 		defer w.r.release(w.name)
