@@ -26,13 +26,6 @@ mkdir -p "$HOME"
 POLICY="$BENCH_TMP/policy.json"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
 
-if "$LADING" copy --help >/dev/null 2>&1; then
-	LADING_MODE=cli
-else
-	LADING_MODE=driver
-	(cd "$(repo_root)" && go test -c -o "$GOBIN_DIR/client.test" ./registry/client)
-fi
-echo "lading runs as: $LADING_MODE"
 
 img="$BENCH_TMP/layout"
 echo "== building the image with umoci (not timed)"
@@ -86,6 +79,17 @@ stop_registry() {
 	REG_PID=
 }
 trap 'stop_registry; [ -n "${KEEP:-}" ] || rm -rf "$BENCH_TMP"' EXIT
+
+# lading copy, once it opens registry references; until then the driver.
+start_registry
+if "$LADING" copy "oci:$img:bench" "docker://$HOST/probe/img:v1" >/dev/null 2>&1; then
+	LADING_MODE=cli
+else
+	LADING_MODE=driver
+	(cd "$(repo_root)" && go test -c -o "$GOBIN_DIR/client.test" ./registry/client)
+fi
+stop_registry
+echo "lading runs as: $LADING_MODE"
 
 lading_push() { # lading_push HOST
 	if [ "$LADING_MODE" = cli ]; then
