@@ -227,6 +227,7 @@ func (c *Client) authTransport(next http.RoundTripper) http.RoundTripper {
 			// the 401. The next request gets a fresh token.
 			t.note("the request body could not be sent again after the registry asked for new credentials")
 			if ch.Scheme == "bearer" {
+				c.tokens.entry(tokenKey(h, t.scopes)).invalidate(sent)
 				c.tokens.entry(tokenKey(h, scopes)).invalidate(sent)
 			}
 			return resp, nil
