@@ -69,7 +69,7 @@ func distributionV3(t testing.TB) string {
 		if _, err := os.Stat(bin); err != nil {
 			// A cold build compiles the cloud storage drivers too: minutes.
 			// Stay inside go test's own timeout.
-			ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+distributionV3Version)
 			cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod")
