@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func TestParseChallenges(t *testing.T) {
@@ -157,6 +160,33 @@ func FuzzNextLink(f *testing.F) {
 		// The link is one of the header's <...> targets.
 		if !strings.Contains(s, "<") {
 			t.Fatalf("%q: link %q from a header without a target", s, u)
+		}
+	})
+}
+
+// FuzzSmallHeaders covers the other header parsers: Retry-After, Range and
+// Content-Range, and the referrers tag of any digest string.
+func FuzzSmallHeaders(f *testing.F) {
+	for _, s := range []string{"0", "120", "Wed, 21 Oct 2015 07:28:00 GMT", "0-99", "bytes=0-5", "bytes 100-199/200", "-1", "sha256:abc", "a+b:c=d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := retryAfter(s, now); ok && d < 0 {
+			t.Fatalf("retryAfter(%q) = %v", s, d)
+		}
+		if n, ok := rangeEnd(s); ok && n < 0 {
+			t.Fatalf("rangeEnd(%q) = %d", s, n)
+		}
+		if n, ok := rangeStart(s); ok && n < 0 && !strings.HasPrefix(strings.TrimSpace(s), "bytes -") {
+			t.Fatalf("rangeStart(%q) = %d", s, n)
+		}
+		tag := ReferrersTag(digest.Digest(s))
+		if len(tag) > 32+1+64 {
+			t.Fatalf("ReferrersTag(%q) = %q: longer than the schema allows", s, tag)
+		}
+		if digest.Digest(s).Validate() == nil && !anchoredTag.MatchString(tag) {
+			t.Fatalf("ReferrersTag(%q) = %q: not a valid tag", s, tag)
 		}
 	})
 }

@@ -222,6 +222,9 @@ func (r *Repository) removeReferrer(ctx context.Context, subject ocispec.Descrip
 // updateReferrers reads the referrers tag of subject, changes its list with
 // edit, and pushes it back when edit changed it.
 func (r *Repository) updateReferrers(ctx context.Context, subject digest.Digest, edit func([]ocispec.Descriptor) ([]ocispec.Descriptor, bool)) error {
+	if err := subject.Validate(); err != nil {
+		return fmt.Errorf("%w: subject digest %q: %v", errdef.ErrInvalid, subject, err)
+	}
 	idx, err := r.referrersIndex(ctx, subject)
 	if err != nil {
 		return err

@@ -871,3 +871,38 @@ func TestWarnings(t *testing.T) {
 		t.Fatal("a non-299 warning was reported")
 	}
 }
+
+// TestRedirectKeepsCredentials: a blob redirected to another host (a CDN)
+// is fetched there without the registry's Authorization header.
+func TestRedirectKeepsCredentials(t *testing.T) {
+	data := []byte("served by the CDN")
+	var cdnAuth atomic.Value
+	cdnAuth.Store("unset")
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cdnAuth.Store(r.Header.Get("Authorization"))
+		w.Write(data)
+	}))
+	defer cdn.Close()
+	// The CDN is "localhost", the registry 127.0.0.1: two hosts.
+	cdnURL := strings.Replace(cdn.URL, "127.0.0.1", "localhost", 1)
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		if u, p, ok := r.BasicAuth(); !ok || u != "bob" || p != "pw" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="scripted"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
+		if strings.Contains(r.URL.Path, "/blobs/") {
+			http.Redirect(w, r, cdnURL+"/signed/blob?sig=abc", http.StatusTemporaryRedirect)
+			return true
+		}
+		return false
+	})
+	repo := s.repo(t, WithCredentials(staticCreds(credentials.Credential{Username: "bob", Password: "pw"})))
+	got := readAll(t, func() (io.ReadCloser, error) { return repo.Fetch(context.Background(), blobDesc(data)) })
+	if !bytes.Equal(got, data) {
+		t.Fatal("content differs")
+	}
+	if a := cdnAuth.Load().(string); a != "" {
+		t.Fatalf("the CDN got Authorization %q", a)
+	}
+}
