@@ -541,6 +541,9 @@ func (c *Client) send(ctx context.Context, h *host, scheme string, r request) (*
 	if r.body != nil {
 		req.ContentLength = r.length
 		if r.length == 0 {
+			if cl, ok := r.body.(io.Closer); ok && r.body != http.NoBody {
+				cl.Close() // nothing to send; the request would have closed it
+			}
 			req.Body = http.NoBody
 		}
 		req.GetBody = r.getBody

@@ -906,3 +906,36 @@ func TestRedirectKeepsCredentials(t *testing.T) {
 		t.Fatalf("the CDN got Authorization %q", a)
 	}
 }
+
+// TestPushEmptyFile pushes a zero-byte blob from a file.
+func TestPushEmptyFile(t *testing.T) {
+	var put atomic.Int32
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodHead:
+			w.WriteHeader(http.StatusNotFound)
+		case r.Method == http.MethodPost:
+			w.Header().Set("Location", "/v2/test/repo/blobs/uploads/e")
+			w.WriteHeader(http.StatusAccepted)
+		case r.Method == http.MethodPut:
+			if r.ContentLength != 0 {
+				t.Errorf("PUT of an empty blob with Content-Length %d", r.ContentLength)
+			}
+			put.Add(1)
+			w.WriteHeader(http.StatusCreated)
+		default:
+			return false
+		}
+		return true
+	})
+	path := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(path, nil, 0o644)
+	f, _ := os.Open(path)
+	defer f.Close()
+	if err := s.repo(t).Push(context.Background(), blobDesc(nil), f); err != nil {
+		t.Fatal(err)
+	}
+	if put.Load() != 1 {
+		t.Fatalf("%d PUTs", put.Load())
+	}
+}
