@@ -939,3 +939,44 @@ func TestPushEmptyFile(t *testing.T) {
 		t.Fatalf("%d PUTs", put.Load())
 	}
 }
+
+// TestMountFallsBackToUpload: a registry that will not mount opens an
+// upload session instead (202); the blob is streamed from the source
+// repository into it.
+func TestMountFallsBackToUpload(t *testing.T) {
+	data := []byte("a layer in team/base")
+	desc := blobDesc(data)
+	var mu sync.Mutex
+	var got []byte
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.URL.Path == "/v2/":
+		case r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/v2/team/app/"):
+			w.WriteHeader(http.StatusNotFound)
+		case r.Method == http.MethodGet && r.URL.Path == "/v2/team/base/blobs/"+desc.Digest.String():
+			w.Write(data)
+		case r.Method == http.MethodPost && r.URL.Path == "/v2/team/app/blobs/uploads/":
+			if r.URL.Query().Get("mount") != desc.Digest.String() || r.URL.Query().Get("from") != "team/base" {
+				t.Errorf("POST %s: not a mount", r.URL)
+			}
+			w.Header().Set("Location", "/v2/team/app/blobs/uploads/m1")
+			w.WriteHeader(http.StatusAccepted)
+		case r.Method == http.MethodPut && r.URL.Path == "/v2/team/app/blobs/uploads/m1":
+			got, _ = io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusCreated)
+		default:
+			return false
+		}
+		return true
+	})
+	c := newTestClient(t)
+	dst, _ := c.Repository(s.host, "team/app")
+	if err := dst.Mount(context.Background(), desc, "team/base", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("uploaded %q, want the source's content", got)
+	}
+}
