@@ -422,3 +422,39 @@ func TestIngestResumeAcrossClients(t *testing.T) {
 		t.Fatalf("ingest of another repository's upload: %v", err)
 	}
 }
+
+// TestCopyBetweenRegistries copies an image from distribution 2.8 to
+// distribution v3 through the content roles alone.
+func TestCopyBetweenRegistries(t *testing.T) {
+	from := startRegistry(t, distribution28(t), "")
+	to := startRegistry(t, distributionV3(t), "")
+	ctx := context.Background()
+	c := newTestClient(t)
+	src, _ := c.Repository(from.Host, "lading/src")
+	dst, _ := c.Repository(to.Host, "lading/dst")
+	img := newTestImage(t, 3, 30_000)
+	img.push(t, src, "v1")
+	root, err := src.Resolve(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copyImage(ctx, src, dst, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Tag(ctx, root, "copied"); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := content.LoadImage(ctx, dst, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(loaded.RawManifest, img.ManifestData) {
+		t.Fatal("manifest differs after the copy")
+	}
+	for _, l := range img.Layers {
+		got := readAll(t, func() (io.ReadCloser, error) { return dst.Fetch(ctx, l) })
+		if !bytes.Equal(got, img.Blobs[l.Digest]) {
+			t.Fatalf("layer %s differs", l.Digest)
+		}
+	}
+}
