@@ -41,6 +41,11 @@ type CopyOptions struct {
 	// and theirs in turn, when the source can list them
 	// (content.ReferrerLister).
 	Referrers bool
+	// Format converts the manifests and indexes copied to OCI or Docker
+	// schema 2 (image.Convert): configs and layers keep their digests, the
+	// documents get new ones (CopyResult.Warnings says what the target
+	// format could not carry). Zero copies the documents as they are.
+	Format image.Format
 }
 
 // CopyResult says what Copy copied.
@@ -55,6 +60,10 @@ type CopyResult struct {
 	Filtered bool
 	// Referrers counts the referrers copied with it.
 	Referrers int
+	// Converted is set when CopyOptions.Format changed the documents;
+	// Warnings lists what the conversion dropped.
+	Converted bool
+	Warnings  []string
 }
 
 // Copy copies the image or index src's reference points at, with
@@ -84,11 +93,22 @@ func Copy(ctx context.Context, src, dst *Target, opts CopyOptions) (CopyResult, 
 		}
 		res.Filtered = filtered != nil
 	}
-	if !SameStore(src, dst) || filtered != nil {
+	if opts.Format != 0 && opts.Referrers {
+		return fail(fmt.Errorf("%w: referrers cannot follow a format conversion, which changes the digests they name", errdef.ErrUnsupported))
+	}
+	if !SameStore(src, dst) || filtered != nil || opts.Format != 0 {
 		c := newCopier(src.Store, dst.Store, opts)
-		if filtered != nil {
+		switch {
+		case opts.Format != 0:
+			var conv ocispec.Descriptor
+			conv, err = c.convert(ctx, res.Copied, filtered, &res)
+			if err == nil {
+				res.Converted = conv.Digest != res.Copied.Digest
+				res.Copied = conv
+			}
+		case filtered != nil:
 			err = c.copyDocument(ctx, res.Copied, filtered)
-		} else {
+		default:
 			err = c.copy(ctx, res.Copied, "")
 		}
 		if err == nil && opts.Referrers {
@@ -98,7 +118,7 @@ func Copy(ctx context.Context, src, dst *Target, opts CopyOptions) (CopyResult, 
 			return fail(err)
 		}
 	}
-	if tag := dst.Ref.Tag(); tag != "" {
+	if tag := dst.Tag(); tag != "" {
 		if err := dst.Store.Tag(ctx, res.Copied, tag); err != nil {
 			return fail(err)
 		}
@@ -361,6 +381,59 @@ func (c *copier) transfer(ctx context.Context, d ocispec.Descriptor, name string
 	err = c.dst.Push(ctx, d, r)
 	c.opts.Progress.Finish(id, name, r.N(), d.Size, err)
 	return err
+}
+
+// convert copies the manifest or index d (its bytes data, nil to read
+// them) converted to c.opts.Format, after its children, and returns the
+// descriptor of what it stored.
+func (c *copier) convert(ctx context.Context, d ocispec.Descriptor, data []byte, res *CopyResult) (ocispec.Descriptor, error) {
+	if data == nil {
+		var err error
+		if data, err = content.ReadAll(ctx, c.src, d, c.opts.MaxMetadataBytes); err != nil {
+			return d, err
+		}
+	}
+	if image.IsManifest(d.MediaType) {
+		// Configs and layers keep their digests: copy them as they are.
+		node, err := content.DecodeNode(d, data)
+		if err != nil {
+			return d, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		for _, child := range node.Successors() {
+			if node.Manifest.Subject != nil && child.Digest == node.Manifest.Subject.Digest {
+				continue // not carried across a conversion
+			}
+			g.Go(func() error { return c.copy(gctx, child, d.Digest.String()) })
+		}
+		if err := g.Wait(); err != nil {
+			return d, err
+		}
+	}
+	conv, err := image.Convert(d.MediaType, data, c.opts.Format, image.ConvertOptions{
+		Child: func(_ int, child ocispec.Descriptor) (ocispec.Descriptor, error) {
+			return c.convert(ctx, child, nil, res)
+		},
+	})
+	if err != nil {
+		return d, fmt.Errorf("convert %s: %w", d.Digest, err)
+	}
+	for _, w := range conv.Warnings {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s", d.Digest, w))
+	}
+	out := conv.Descriptor
+	if ok, err := c.dst.Exists(ctx, out); err != nil {
+		return out, err
+	} else if !ok {
+		name := label(out)
+		c.opts.Progress.Start(out.Digest.String(), name, out.Size)
+		err := c.dst.Push(ctx, out, bytes.NewReader(conv.Data))
+		c.opts.Progress.Finish(out.Digest.String(), name, out.Size, out.Size, err)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // label names a blob by its role, for progress.

@@ -95,7 +95,7 @@ func putIndex(ctx context.Context, t *Target, idx *ocispec.Index) (ocispec.Descr
 	if err := t.Store.Push(ctx, desc, strings.NewReader(string(data))); err != nil {
 		return desc, err
 	}
-	if tag := t.Ref.Tag(); tag != "" {
+	if tag := t.Tag(); tag != "" {
 		if err := t.Store.Tag(ctx, desc, tag); err != nil {
 			return desc, err
 		}

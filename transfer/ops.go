@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/lading-oci/lading/content"
@@ -27,17 +28,44 @@ type Entry struct {
 	ImageSize int64 `json:"imageSize"`
 }
 
-// List lists what t holds: for a layout, every index.json entry, sorted by
-// tag. Entries whose documents cannot be read are listed with what
-// index.json says (platforms unknown, ImageSize -1).
+// indexed is a store whose images are the entries of an index.json: a
+// layout or an oci-archive.
+type indexed interface {
+	Index(ctx context.Context) (ocispec.Index, error)
+}
+
+// List lists what t holds: for a layout or an oci-archive, every
+// index.json entry; for another store, its tags. Entries are sorted by tag.
+// Entries whose documents cannot be read are listed with what index.json
+// says (platforms unknown, ImageSize -1).
 func List(ctx context.Context, t *Target) ([]Entry, error) {
-	lay, ok := t.Layout()
-	if !ok {
-		return nil, fmt.Errorf("list %s: %w: only layouts can be listed so far", t.Ref, errdef.ErrUnsupported)
-	}
-	idx, err := lay.Index(ctx)
-	if err != nil {
-		return nil, err
+	var idx ocispec.Index
+	if ix, ok := t.Store.(indexed); ok {
+		var err error
+		if idx, err = ix.Index(ctx); err != nil {
+			return nil, err
+		}
+	} else if tl, ok := t.Store.(content.TagLister); ok {
+		err := tl.Tags(ctx, func(tags []string) error {
+			for _, tag := range tags {
+				d, err := t.Store.Resolve(ctx, tag)
+				if err != nil {
+					return err
+				}
+				d.Annotations = maps.Clone(d.Annotations)
+				if d.Annotations == nil {
+					d.Annotations = map[string]string{}
+				}
+				d.Annotations[ocispec.AnnotationRefName] = tag
+				idx.Manifests = append(idx.Manifests, d)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, fmt.Errorf("list %s: %w: the store cannot list its images", t.Ref, errdef.ErrUnsupported)
 	}
 	entries := make([]Entry, 0, len(idx.Manifests))
 	for _, d := range idx.Manifests {

@@ -35,6 +35,14 @@ type Target struct {
 
 	layout  *ocilayout.Store
 	created string // the directory Open made, removed by Abandon
+
+	// For stores other than layouts: how the reference resolves, how the
+	// store is closed (an archive being written is committed) and
+	// abandoned (discarded), and the tag a copy sets.
+	resolve func(ctx context.Context) (ocispec.Descriptor, error)
+	close   func() error
+	abandon func()
+	tag     string
 }
 
 // OpenOptions configure Open.
@@ -47,13 +55,17 @@ type OpenOptions struct {
 	MaxMetadataBytes int64
 }
 
-// Open opens the store r names. Only oci: references (OCI image layouts)
-// can be opened so far; other schemes are errdef.ErrUnsupported. A missing
-// layout is an *errdef.NotFoundError unless opts.Create.
+// Open opens the store r names: an OCI image layout (oci:), an oci-archive
+// or a docker-archive file. A missing layout or file is an
+// *errdef.NotFoundError unless opts.Create, which makes a layout, or starts
+// a new archive (written when the Target is closed; Abandon discards it).
+// Registry references are errdef.ErrUnsupported here.
 func Open(ctx context.Context, r ref.Reference, opts OpenOptions) (*Target, error) {
 	switch r.Scheme() {
 	case ref.SchemeOCI:
 		return openLayout(ctx, r, opts)
+	case ref.SchemeOCIArchive, ref.SchemeDockerArchive:
+		return openArchive(ctx, r, opts)
 	}
 	return nil, fmt.Errorf("open %s: %w: %s references cannot be opened yet; use oci:DIR[:TAG|@DIGEST]", r, errdef.ErrUnsupported, r.Scheme())
 }
@@ -104,16 +116,31 @@ func empty(dir string) bool {
 	return err == nil && len(ents) == 0
 }
 
+// Tag is the tag a copy or build sets on what it writes to t: the
+// reference's tag ("" for none), or, for a docker-archive, its REPO:TAG.
+func (t *Target) Tag() string {
+	if t.tag != "" {
+		return t.tag
+	}
+	return t.Ref.Tag()
+}
+
 // Layout returns the OCI layout behind t, if it is one.
 func (t *Target) Layout() (*ocilayout.Store, bool) {
 	return t.layout, t.layout != nil
 }
 
 // Close releases the store (for a layout, the writers' lock that holds
-// garbage collection off while it writes).
+// garbage collection off while it writes; an archive being written is
+// written out).
 func (t *Target) Close() error {
 	if t.layout != nil {
 		return t.layout.Close()
+	}
+	if t.close != nil {
+		c := t.close
+		t.close, t.abandon = nil, nil
+		return c()
 	}
 	return nil
 }
@@ -123,6 +150,12 @@ func (t *Target) Close() error {
 // made) is removed, so a failed copy or build leaves nothing behind. A
 // destination that existed before is left alone.
 func (t *Target) Abandon() {
+	if t.abandon != nil {
+		a := t.abandon
+		t.close, t.abandon = nil, nil
+		a()
+		return
+	}
 	if t.created == "" {
 		return
 	}
@@ -137,6 +170,13 @@ func (t *Target) Abandon() {
 // tag, or, naming neither, the only image of a layout (or the one tagged
 // latest).
 func (t *Target) Resolve(ctx context.Context) (ocispec.Descriptor, error) {
+	if t.resolve != nil {
+		desc, err := t.resolve(ctx)
+		if err != nil {
+			return desc, fmt.Errorf("%s: %w", t.Ref, err)
+		}
+		return desc, nil
+	}
 	if d := t.Ref.Digest(); d != "" {
 		desc, err := t.Store.Resolve(ctx, d.String())
 		if err != nil {

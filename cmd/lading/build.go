@@ -114,7 +114,7 @@ type editResult struct {
 func (j *editJob) finish(cmd *cobra.Command, o *rootOptions, e *editFlags, desc ocispec.Descriptor, err error) error {
 	if err == nil {
 		o.log().Debug("wrote image", "manifest", desc.Digest.String(), "size", desc.Size)
-		err = j.dst.Store.Tag(cmd.Context(), desc, j.dst.Ref.Tag())
+		err = j.dst.Store.Tag(cmd.Context(), desc, j.dst.Tag())
 	}
 	if err != nil {
 		j.dst.Abandon()

@@ -5,6 +5,7 @@ import (
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -34,8 +35,8 @@ func newInitCmd(o *rootOptions) *cobra.Command {
 func newLsCmd(o *rootOptions) *cobra.Command {
 	var format formatFlag
 	cmd := &cobra.Command{
-		Use:   "ls DIR",
-		Short: "List the images in a layout: tags, digests, platforms, sizes",
+		Use:   "ls DIR|REF",
+		Short: "List the images in a layout or archive: tags, digests, platforms, sizes",
 		Long: `List every entry of a layout's index.json: its tag, digest, media type, the platforms of the image (or of
 each image of an index) and the image's size as docker counts it (config and layers).
 
@@ -49,7 +50,7 @@ each entry.`,
 			if err := format.check(); err != nil {
 				return err
 			}
-			t, err := o.openLayout(cmd.Context(), args[0], false)
+			t, err := o.openPlace(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -96,6 +97,7 @@ type copyResult struct {
 	Source    string `json:"source"`
 	Kind      string `json:"kind"`
 	Referrers int    `json:"referrers"`
+	Converted bool   `json:"converted"`
 }
 
 // isTransportRef reports whether s names a place (a transport prefix), not
@@ -132,7 +134,7 @@ A tag is letters and digits joined by single separators (- . _ : @ +, or --) and
 				return err
 			}
 			if isTransportRef(args[1]) {
-				return copyTo(cmd, o, src, args[1], transfer.CopyOptions{}, &format)
+				return copyTo(cmd, o, src, args[1], transfer.CopyOptions{}, &format, "")
 			}
 			desc, err := transfer.Tag(ctx, src, args[1])
 			if err != nil {
@@ -158,7 +160,7 @@ func withTag(r ref.Reference, tag string) string {
 }
 
 // copyTo copies what src names to the reference dst and prints the result.
-func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string, opts transfer.CopyOptions, format *formatFlag) error {
+func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string, opts transfer.CopyOptions, format *formatFlag, digestFile string) error {
 	ctx := cmd.Context()
 	d, err := o.destination(ctx, dst)
 	if err != nil {
@@ -171,8 +173,16 @@ func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string
 	if err != nil {
 		return err
 	}
+	for _, w := range res.Warnings {
+		warn(cmd, "%s", w)
+	}
+	if digestFile != "" {
+		if err := os.WriteFile(digestFile, []byte(res.Copied.Digest.String()), 0o644); err != nil {
+			return fmt.Errorf("--digestfile: %w", err)
+		}
+	}
 	out := copyResult{Reference: d.Ref.String(), Digest: res.Copied.Digest.String(), MediaType: res.Copied.MediaType,
-		Source: res.Source.Digest.String(), Kind: copyKind(res), Referrers: res.Referrers}
+		Source: res.Source.Digest.String(), Kind: copyKind(res), Referrers: res.Referrers, Converted: res.Converted}
 	return format.write(cmd, out, func(w io.Writer) error {
 		if out.Kind == "filtered index" || out.Kind == "image of the index" {
 			info(cmd, "copied the %s %s of %s", out.Kind, out.Digest, out.Source)
@@ -190,7 +200,7 @@ func copyKind(res transfer.CopyResult) string {
 	switch {
 	case res.Filtered:
 		return "filtered index"
-	case res.Copied.Digest != res.Source.Digest:
+	case res.Copied.Digest != res.Source.Digest && image.IsIndex(res.Source.MediaType) && !image.IsIndex(res.Copied.MediaType):
 		return "image of the index"
 	case image.IsIndex(res.Copied.MediaType):
 		return "index"
@@ -200,10 +210,12 @@ func copyKind(res transfer.CopyResult) string {
 
 func newCopyCmd(o *rootOptions) *cobra.Command {
 	var (
-		format    formatFlag
-		platforms []string
-		all       bool
-		referrers bool
+		output     formatFlag
+		manifests  string
+		platforms  []string
+		all        bool
+		referrers  bool
+		digestFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "copy SRC_REF DST_REF",
@@ -216,16 +228,29 @@ A destination layout that does not exist is created, and removed again if the co
 From an index (a multi-platform image), copy takes the image for --platform (default linux on this machine's
 architecture), as skopeo does; --platform a,b takes several (the result is the original index when they are all it
 has, else a new index of those, whose digest is printed); --all copies the index whole. --referrers copies the
-signatures, SBOMs and attestations that refer to what is copied.`,
+signatures, SBOMs and attestations that refer to what is copied.
+
+--format oci|docker converts the manifests (and indexes) between OCI and Docker schema 2, as skopeo does; configs
+and layers keep their digests, the manifests get new ones. --output json prints the result as JSON.`,
 		Example: `  lading copy oci:./images:app oci:./release:app
   lading copy oci:./images:multi oci:./arm:app --platform linux/arm64
-  lading copy oci:./images:multi oci:./mirror:multi --all --referrers`,
+  lading copy oci:./images:multi oci:./mirror:multi --all --referrers
+  lading copy oci:./images:app docker-archive:app.tar:example.com/app:1.0 --format docker`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := format.check(); err != nil {
+			if err := output.check(); err != nil {
 				return err
 			}
 			opts := transfer.CopyOptions{Referrers: referrers}
+			switch manifests {
+			case "":
+			case "oci":
+				opts.Format = image.FormatOCI
+			case "docker", "v2s2":
+				opts.Format = image.FormatDocker
+			default:
+				return usageError{fmt.Errorf("--format %q: %w: want oci or docker", manifests, errdef.ErrInvalid)}
+			}
 			if all && len(platforms) > 0 {
 				return usageError{fmt.Errorf("--all and --platform: %w: give one", errdef.ErrInvalid)}
 			}
@@ -251,10 +276,12 @@ signatures, SBOMs and attestations that refer to what is copied.`,
 					opts.Platforms = nil
 				}
 			}
-			return copyTo(cmd, o, src, args[1], opts, &format)
+			return copyTo(cmd, o, src, args[1], opts, &output, digestFile)
 		},
 	}
-	format.register(cmd, false)
+	cmd.Flags().StringVarP(&output.value, "output", "o", "", `output format: "json"`)
+	cmd.Flags().StringVar(&manifests, "format", "", "convert the manifests: oci or docker (Docker V2 schema 2)")
+	cmd.Flags().StringVar(&digestFile, "digestfile", "", "also write the copied manifest's digest to this file")
 	cmd.Flags().StringSliceVar(&platforms, "platform", nil, "from an index, the platforms to copy: os/arch[/variant], comma-separated or repeated")
 	cmd.Flags().BoolVar(&all, "all", false, "copy an index with every image it lists")
 	cmd.Flags().BoolVar(&referrers, "referrers", false, "also copy what refers to the image (signatures, SBOMs, attestations)")

@@ -81,6 +81,15 @@ func (o *rootOptions) openRef(ctx context.Context, r ref.Reference, create bool)
 	return o.track(t), nil
 }
 
+// openPlace opens what a command that lists or checks a place takes: a
+// reference with a transport prefix, or a layout directory.
+func (o *rootOptions) openPlace(ctx context.Context, s string) (*transfer.Target, error) {
+	if isTransportRef(s) && !strings.HasPrefix(s, "oci:") {
+		return o.open(ctx, s, false)
+	}
+	return o.openLayout(ctx, s, false)
+}
+
 // openLayout opens the layout a DIR or oci:DIR argument names.
 func (o *rootOptions) openLayout(ctx context.Context, s string, create bool) (*transfer.Target, error) {
 	r, err := layoutArg(s)
@@ -97,8 +106,15 @@ func (o *rootOptions) destination(ctx context.Context, s string) (*transfer.Targ
 	if err != nil {
 		return nil, err
 	}
-	if r.Scheme() == ref.SchemeOCI && r.Tag() == "" {
-		return nil, usageError{fmt.Errorf("destination %q: %w: name a tag (oci:DIR:TAG)", s, errdef.ErrInvalid)}
+	if r.Tag() == "" {
+		switch r.Scheme() {
+		case ref.SchemeOCI:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name a tag (oci:DIR:TAG)", s, errdef.ErrInvalid)}
+		case ref.SchemeOCIArchive:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name a tag (oci-archive:FILE:TAG)", s, errdef.ErrInvalid)}
+		case ref.SchemeDockerArchive:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name the image (docker-archive:FILE:REPO:TAG)", s, errdef.ErrInvalid)}
+		}
 	}
 	return o.openRef(ctx, r, true)
 }

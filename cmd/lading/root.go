@@ -85,6 +85,7 @@ func newRootCmd(opts *rootOptions) *cobra.Command {
 		newValidateCmd(opts), newVerifyCmd(opts), newGCCmd(opts),
 		newBuildCmd(opts), newMutateCmd(opts), newAppendCmd(opts), newFlattenCmd(opts), newCommitCmd(opts),
 		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts), newIndexCmd(opts),
+		newLoginCmd(opts), newLogoutCmd(opts),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

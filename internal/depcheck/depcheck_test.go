@@ -25,6 +25,7 @@ var layers = map[string]int{
 	"registry/errcode":      2,
 	"registry/credentials":  2,
 	"bundle":                2,
+	"internal/archive":      2,
 	"layer/unpack":          3,
 	"layer/analyze":         3,
 	"content/memory":        3,
