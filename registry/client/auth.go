@@ -64,6 +64,28 @@ func (e *AuthError) Unwrap() error { return e.Err }
 // Credential means anonymous access.
 type CredentialFunc func(ctx context.Context, registry string) (credentials.Credential, error)
 
+// CredentialLookup returns the credentials for a repository of a registry
+// ("" for the registry as a whole: catalog, ping), and a description of
+// where they came from for messages (`auths["ghcr.io"]`, a helper's name),
+// as credentials.Store.Lookup does.
+type CredentialLookup func(ctx context.Context, registry, repository string) (cred credentials.Credential, source string, err error)
+
+// credInfo is a credential and where it came from.
+type credInfo struct {
+	cred   credentials.Credential
+	source string
+}
+
+// describe says which credentials these are and where they came from,
+// without secrets.
+func (ci credInfo) describe() string {
+	d := describe(ci.cred)
+	if ci.source != "" && !ci.cred.Empty() {
+		d += " from " + ci.source
+	}
+	return d
+}
+
 // describe says which credentials c is, without its secrets.
 func describe(c credentials.Credential) string {
 	switch {
@@ -329,31 +351,32 @@ func tokenKey(h *host, scopes []string) string {
 // cached token (it was just refused).
 func (c *Client) authorization(ctx context.Context, t *target, ch Challenge, scopes []string, fresh bool) (string, error) {
 	h := t.host
-	cred, err := c.credential(ctx, h)
+	ci, err := c.credential(ctx, h, t.repo)
 	if err != nil {
 		return "", &AuthError{Host: h.name, Scopes: scopes, Source: "the credential lookup", Err: fmt.Errorf("%w: %v", errdef.ErrUnauthorized, err)}
 	}
+	cred := ci.cred
 	switch ch.Scheme {
 	case "basic":
 		if cred.Username == "" && cred.Password == "" {
 			t.setAuth(scopes, "", "anonymous")
 			return "", nil
 		}
-		t.setAuth(scopes, "", describe(cred))
+		t.setAuth(scopes, "", ci.describe())
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)), nil
 	case "bearer":
 		if cred.RegistryToken != "" {
-			t.setAuth(scopes, "", describe(cred))
+			t.setAuth(scopes, "", ci.describe())
 			return "Bearer " + cred.RegistryToken, nil
 		}
 		e := c.tokens.entry(tokenKey(h, scopes))
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if !fresh && e.tok.valid(time.Now()) {
-			t.setAuth(scopes, ch.Params["realm"], describe(cred))
+			t.setAuth(scopes, ch.Params["realm"], ci.describe())
 			return "Bearer " + e.tok.value, nil
 		}
-		tok, source, err := c.fetchToken(ctx, h, ch, scopes, cred)
+		tok, source, err := c.fetchToken(ctx, h, ch, scopes, ci)
 		t.setAuth(scopes, ch.Params["realm"], source)
 		if err != nil {
 			return "", err
@@ -367,23 +390,30 @@ func (c *Client) authorization(ctx context.Context, t *target, ch Challenge, sco
 	return "", nil
 }
 
-// credential returns h's credentials, looked up once per Client.
-func (c *Client) credential(ctx context.Context, h *host) (credentials.Credential, error) {
+// credential returns the credentials for repository on h, looked up once
+// per Client (per host, unless the lookup distinguishes repositories).
+func (c *Client) credential(ctx context.Context, h *host, repository string) (credInfo, error) {
+	if c.cfg.lookup == nil {
+		return credInfo{}, nil
+	}
+	if !c.cfg.perRepo {
+		repository = ""
+	}
 	h.credMu.Lock()
 	defer h.credMu.Unlock()
-	if h.credDone {
-		return h.cred, nil
+	if ci, ok := h.creds[repository]; ok {
+		return ci, nil
 	}
-	if c.cfg.credentials == nil {
-		h.credDone = true
-		return h.cred, nil
-	}
-	cred, err := c.cfg.credentials(ctx, h.name)
+	cred, source, err := c.cfg.lookup(ctx, h.name, repository)
 	if err != nil {
-		return credentials.Credential{}, fmt.Errorf("credentials for %s: %w", h.name, err)
+		return credInfo{}, fmt.Errorf("credentials for %s: %w", h.name, err)
 	}
-	h.cred, h.credDone = cred, true
-	return cred, nil
+	if h.creds == nil {
+		h.creds = map[string]credInfo{}
+	}
+	ci := credInfo{cred: cred, source: source}
+	h.creds[repository] = ci
+	return ci, nil
 }
 
 // maxTokenBytes caps a token server's answer.
@@ -393,9 +423,10 @@ const maxTokenBytes = 1 << 20
 // scopes on h. Credentials go to the realm only when it is h itself, a host
 // allowed with WithTokenRealms, or a known pair (docker.io's auth.docker.io);
 // otherwise the token is asked for anonymously and the source says so.
-func (c *Client) fetchToken(ctx context.Context, h *host, ch Challenge, scopes []string, cred credentials.Credential) (*token, string, error) {
+func (c *Client) fetchToken(ctx context.Context, h *host, ch Challenge, scopes []string, ci credInfo) (*token, string, error) {
 	realm := ch.Params["realm"]
-	source := describe(cred)
+	cred := ci.cred
+	source := ci.describe()
 	fail := func(cat error, format string, args ...any) (*token, string, error) {
 		return nil, source, &AuthError{Host: h.name, Scopes: scopes, Realm: realm, Source: source,
 			Err: fmt.Errorf("%w: %s", cat, fmt.Sprintf(format, args...))}
@@ -408,11 +439,11 @@ func (c *Client) fetchToken(ctx context.Context, h *host, ch Challenge, scopes [
 	send := hasCred && c.realmAllowed(h, ru.Host)
 	if hasCred && !send {
 		source = fmt.Sprintf("anonymous (the credentials of %s, %s, are not sent to the token realm on another host, %s; allow it with WithTokenRealms)",
-			h.name, describe(cred), ru.Host)
+			h.name, ci.describe(), ru.Host)
 	}
 	if send && ru.Scheme == "http" && !isLoopback(ru.Host) && h.getScheme() != "http" {
 		send = false
-		source = fmt.Sprintf("anonymous (the credentials of %s, %s, are not sent to a token realm over plain HTTP)", h.name, describe(cred))
+		source = fmt.Sprintf("anonymous (the credentials of %s, %s, are not sent to a token realm over plain HTTP)", h.name, ci.describe())
 	}
 	service := ch.Params["service"]
 	refresh := cred.IdentityToken

@@ -90,7 +90,8 @@ type Client struct {
 
 // config is what the options set.
 type config struct {
-	credentials   CredentialFunc
+	lookup        CredentialLookup
+	perRepo       bool
 	plain         map[string]bool
 	insecure      map[string]bool
 	roots         map[string]*x509.CertPool
@@ -114,9 +115,24 @@ type config struct {
 type Option func(*config)
 
 // WithCredentials sets the function that finds the credentials for a
-// registry. Without it every request is anonymous.
+// registry; it is called once per registry. Without it (or
+// WithCredentialLookup) every request is anonymous.
 func WithCredentials(f CredentialFunc) Option {
-	return func(c *config) { c.credentials = f }
+	return func(c *config) {
+		c.perRepo = false
+		c.lookup = func(ctx context.Context, registry, _ string) (credentials.Credential, string, error) {
+			cred, err := f(ctx, registry)
+			return cred, "", err
+		}
+	}
+}
+
+// WithCredentialLookup sets the function that finds the credentials for a
+// repository of a registry and says where they came from (for messages);
+// it is called once per registry and repository. credentials.Store's Lookup
+// fits, with its Source's String.
+func WithCredentialLookup(f CredentialLookup) Option {
+	return func(c *config) { c.lookup, c.perRepo = f, true }
 }
 
 // WithPlainHTTP makes the client speak plain HTTP to these hosts
@@ -367,9 +383,8 @@ type host struct {
 	challenge *Challenge
 	refresh   string // the newest refresh token a token server handed out
 
-	credMu   sync.Mutex
-	cred     credentials.Credential
-	credDone bool
+	credMu sync.Mutex
+	creds  map[string]credInfo // by repository ("" for the host)
 }
 
 func (h *host) currentChallenge() *Challenge {
@@ -435,6 +450,7 @@ func (c *Client) isPlain(h *host) bool {
 // needs. The auth transport records on it what it did, for error messages.
 type target struct {
 	host   *host
+	repo   string // the repository, for credentials kept per repository
 	scopes []string
 	noAuth bool // probe: learn the challenge, do not answer it
 
@@ -483,7 +499,8 @@ type request struct {
 	// getBody, when set, opens the body again for a retry or redirect.
 	getBody   func() (io.ReadCloser, error)
 	scopes    []string
-	retryable bool // a POST that may be sent again
+	repo      string // the repository the request is for
+	retryable bool   // a POST that may be sent again
 	noRetry   bool
 	noAuth    bool
 }
@@ -516,7 +533,7 @@ func (c *Client) send(ctx context.Context, h *host, scheme string, r request) (*
 		u2.RawQuery = q.Encode()
 		u = &u2
 	}
-	t := &target{host: h, scopes: r.scopes, noAuth: r.noAuth}
+	t := &target{host: h, repo: r.repo, scopes: r.scopes, noAuth: r.noAuth}
 	ctx = context.WithValue(ctx, keyTarget, t)
 	if r.retryable {
 		ctx = markRetryable(ctx)

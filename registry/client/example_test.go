@@ -17,14 +17,17 @@ import (
 	"github.com/lading-oci/lading/registry/credentials"
 )
 
-// A client with credentials, pulling an image's manifest and config.
+// A client with the docker CLI's credentials, pulling an image's manifest
+// and config.
 func Example() {
 	ctx := context.Background()
-	c, err := client.New(client.WithCredentials(func(ctx context.Context, registry string) (credentials.Credential, error) {
-		if registry == "registry.example.com" {
-			return credentials.Credential{Username: "me", Password: os.Getenv("REGISTRY_PASSWORD")}, nil
-		}
-		return credentials.Credential{}, nil // anonymous elsewhere
+	store, err := credentials.NewStore(credentials.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := client.New(client.WithCredentialLookup(func(ctx context.Context, registry, repository string) (credentials.Credential, string, error) {
+		cred, src, err := store.Lookup(ctx, registry, repository)
+		return cred, src.String(), err
 	}))
 	if err != nil {
 		log.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -275,6 +276,33 @@ func TestHtpasswd(t *testing.T) {
 		if err := c.Ping(ctx, reg.Host); !errors.Is(err, errdef.ErrUnauthorized) {
 			t.Errorf("%s: ping = %v", name, err)
 		}
+	}
+
+	// A lookup per repository, which says where the credentials came from.
+	var asked []string
+	var mu sync.Mutex
+	lookup := func(_ context.Context, host, repo string) (credentials.Credential, string, error) {
+		mu.Lock()
+		asked = append(asked, host+"|"+repo)
+		mu.Unlock()
+		if repo == "lading/round-trip" {
+			return credentials.Credential{Username: "alice", Password: "stale"}, `auths["` + host + `/lading"]`, nil
+		}
+		return credentials.Credential{Username: "alice", Password: "s3cret"}, `auths["` + host + `"]`, nil
+	}
+	c := newTestClient(t, WithCredentialLookup(lookup))
+	repo, _ := c.Repository(reg.Host, "lading/round-trip")
+	_, err := repo.Resolve(ctx, "v1")
+	if !errors.Is(err, errdef.ErrUnauthorized) || !strings.Contains(err.Error(), `user "alice" from auths["`+reg.Host+`/lading"]`) {
+		t.Fatalf("resolve with stale per-repository credentials = %v, want the source named", err)
+	}
+	if err := c.Ping(ctx, reg.Host); err != nil {
+		t.Fatalf("ping with the host's credentials: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(asked, reg.Host+"|lading/round-trip") || !slices.Contains(asked, reg.Host+"|") {
+		t.Fatalf("lookups %q", asked)
 	}
 }
 

@@ -167,6 +167,7 @@ func isManifestType(mt string) bool {
 
 // do sends a request to the repository's host.
 func (r *Repository) do(ctx context.Context, req request) (*http.Response, *target, error) {
+	req.repo = r.name
 	resp, t, err := r.c.do(ctx, r.h, req)
 	if err != nil {
 		return nil, t, unavailable(err)
