@@ -1,8 +1,10 @@
 // Package client is a registry client for the OCI distribution
 // specification, behind the content roles: a Repository is a
 // content.Fetcher, Pusher, Exister, Stater, Resolver, Tagger, Untagger,
-// TagLister, Deleter and Ingester, so anything that copies between stores
-// copies to and from registries too.
+// TagLister, Deleter, Ingester and ReferrerLister, so anything that copies
+// between stores copies to and from registries too. Registry-only
+// operations are methods of their own: Mount, FetchReference, PushManifest
+// (with tags), DeleteManifest, and on the Client Ping and Catalog.
 //
 // A Client holds what is shared between repositories: one HTTP transport
 // (HTTP/1.1 keep-alive, enough idle connections per host for concurrent
@@ -28,8 +30,11 @@
 //
 // # Authentication
 //
-// Anonymous access, basic authentication, and bearer tokens from the token
-// server a WWW-Authenticate challenge names: the GET flow with basic
+// Credentials come from WithCredentials (per registry) or
+// WithCredentialLookup (per repository, saying where they came from, as
+// credentials.Store.Lookup does). Anonymous access, basic authentication,
+// and bearer tokens from the token server a WWW-Authenticate challenge
+// names: the GET flow with basic
 // credentials, the OAuth2 refresh_token grant for identity tokens, and,
 // WithPasswordGrant, the password grant. Tokens are cached per host and
 // scope set until shortly before they expire, and fetched anew when the
