@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"github.com/lading-oci/lading/internal/registrytest"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,11 +19,11 @@ func staticCreds(c credentials.Credential) CredentialFunc {
 
 // tokenRegistry starts distribution 2.8 behind a token server whose realm
 // is reached at realmHost ("" for the token server's own 127.0.0.1 host).
-func tokenRegistry(t *testing.T, realmHost string) (*registryProc, *tokenServer) {
+func tokenRegistry(t *testing.T, realmHost string) (*registrytest.Registry, *tokenServer) {
 	ts := newTokenServer(t)
 	ts.Users["alice"] = "s3cret"
 	ts.RefreshTokens["refresh-alice"] = "alice"
-	reg := startRegistry(t, distribution28(t), ts.Config(realmHost))
+	reg := registrytest.Start(t, registrytest.Distribution28(t), ts.Config(realmHost))
 	return reg, ts
 }
 
@@ -139,7 +140,7 @@ func TestTokenAuthFailures(t *testing.T) {
 		ts2 := newTokenServer(t)
 		ts2.Users["alice"] = "s3cret"
 		port := ts2.URL[strings.LastIndexByte(ts2.URL, ':')+1:]
-		reg2 := startRegistry(t, distribution28(t), ts2.Config("localhost:"+port))
+		reg2 := registrytest.Start(t, registrytest.Distribution28(t), ts2.Config("localhost:"+port))
 		seed := newTestClient(t, WithCredentials(staticCreds(credentials.Credential{Username: "alice", Password: "s3cret"})),
 			WithTokenRealms(reg2.Host, "localhost:"+port))
 		pushPull(t, seed, reg2.Host, "team/app")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/internal/registrytest"
 	"io"
 	"path"
 	"slices"
@@ -52,12 +53,12 @@ func runSuite(t *testing.T, host string) {
 }
 
 func TestSuiteDistribution28(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	runSuite(t, reg.Host)
 }
 
 func TestSuiteDistributionV3(t *testing.T) {
-	reg := startRegistry(t, distributionV3(t), "")
+	reg := registrytest.Start(t, registrytest.DistributionV3(t), "")
 	runSuite(t, reg.Host)
 }
 
@@ -178,12 +179,12 @@ func roundTrip(t *testing.T, c *Client, host string) {
 }
 
 func TestRoundTripDistribution28(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	roundTrip(t, newTestClient(t), reg.Host)
 }
 
 func TestRoundTripDistributionV3(t *testing.T) {
-	reg := startRegistry(t, distributionV3(t), "")
+	reg := registrytest.Start(t, registrytest.DistributionV3(t), "")
 	roundTrip(t, newTestClient(t), reg.Host)
 }
 
@@ -230,17 +231,17 @@ func tagsAndUntag(t *testing.T, host string, untagWorks bool) {
 }
 
 func TestTagsAndUntagDistribution28(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	tagsAndUntag(t, reg.Host, false)
 }
 
 func TestTagsAndUntagDistributionV3(t *testing.T) {
-	reg := startRegistry(t, distributionV3(t), "")
+	reg := registrytest.Start(t, registrytest.DistributionV3(t), "")
 	tagsAndUntag(t, reg.Host, true)
 }
 
 func TestHtpasswd(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), htpasswdConfig(t, "alice", "s3cret"))
+	reg := registrytest.Start(t, registrytest.Distribution28(t), registrytest.HtpasswdConfig(t, "alice", "s3cret"))
 	ctx := context.Background()
 	creds := func(pass string) CredentialFunc {
 		return func(_ context.Context, host string) (credentials.Credential, error) {
@@ -390,21 +391,21 @@ func referrers(t *testing.T, host string) (apiSupported bool) {
 }
 
 func TestReferrersDistribution28(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	if referrers(t, reg.Host) {
 		t.Fatal("distribution 2.8 claims the referrers API")
 	}
 }
 
 func TestReferrersDistributionV3(t *testing.T) {
-	reg := startRegistry(t, distributionV3(t), "")
+	reg := registrytest.Start(t, registrytest.DistributionV3(t), "")
 	t.Logf("referrers API supported: %v", referrers(t, reg.Host))
 }
 
 // TestIngestResumeAcrossClients: an upload begun by one client is finished
 // by another (another process, say) from its location.
 func TestIngestResumeAcrossClients(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("resumable "), 300_000)
 	desc := blobDesc(data)
@@ -454,8 +455,8 @@ func TestIngestResumeAcrossClients(t *testing.T) {
 // TestCopyBetweenRegistries copies an image from distribution 2.8 to
 // distribution v3 through the content roles alone.
 func TestCopyBetweenRegistries(t *testing.T) {
-	from := startRegistry(t, distribution28(t), "")
-	to := startRegistry(t, distributionV3(t), "")
+	from := registrytest.Start(t, registrytest.Distribution28(t), "")
+	to := registrytest.Start(t, registrytest.DistributionV3(t), "")
 	ctx := context.Background()
 	c := newTestClient(t)
 	src, _ := c.Repository(from.Host, "lading/src")

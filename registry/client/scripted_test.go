@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/internal/registrytest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -815,7 +816,7 @@ func TestLoopbackScheme(t *testing.T) {
 // TestPushFile pushes from a file (sent as it is, for the kernel to copy)
 // and refuses a file of the wrong size before sending.
 func TestPushFile(t *testing.T) {
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	repo, _ := newTestClient(t).Repository(reg.Host, "lading/file")
 	data := bytes.Repeat([]byte("file content "), 100_000)
 	path := filepath.Join(t.TempDir(), "blob")

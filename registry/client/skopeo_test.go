@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/lading-oci/lading/internal/registrytest"
 	"io"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func runSkopeo(t *testing.T, bin string, args ...string) []byte {
 // client pushed, with the same digests.
 func TestSkopeoPullsWhatWePush(t *testing.T) {
 	bin := skopeo(t)
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	repo, _ := newTestClient(t).Repository(reg.Host, "lading/pushed")
 	img := newTestImage(t, 3, 50_000)
 	img.push(t, repo, "v1")
@@ -82,7 +83,7 @@ func TestSkopeoPullsWhatWePush(t *testing.T) {
 // the image back, verified, byte for byte.
 func TestWePullWhatSkopeoPushes(t *testing.T) {
 	bin := skopeo(t)
-	reg := startRegistry(t, distribution28(t), "")
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
 	img := newTestImage(t, 2, 80_000)
 	dir := filepath.Join(t.TempDir(), "src")
 	img.writeLayout(t, dir, "src")
