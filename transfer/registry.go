@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/lading-oci/lading/ref"
 	"github.com/lading-oci/lading/registry/client"
@@ -50,11 +49,7 @@ func openRegistry(ctx context.Context, r ref.Reference, opts OpenOptions) (*Targ
 		if reference == "" {
 			reference = "latest"
 		}
-		desc, err := repo.Resolve(ctx, reference)
-		if err != nil {
-			return desc, fmt.Errorf("resolve %s: %w", r, err)
-		}
-		return desc, nil
+		return repo.Resolve(ctx, reference)
 	}
 	return t, nil
 }
