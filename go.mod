@@ -3,6 +3,7 @@ module github.com/lading-oci/lading
 go 1.26.8
 
 require (
+	github.com/distribution/reference v0.6.0
 	github.com/klauspost/compress v1.20.3
 	github.com/klauspost/pgzip v1.3.0
 	github.com/moby/buildkit v0.34.2

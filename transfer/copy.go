@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/registry/client"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -371,16 +373,38 @@ func (c *copier) transfer(ctx context.Context, d ocispec.Descriptor, name string
 	defer func() { <-c.sem }()
 	id := d.Digest.String()
 	c.opts.Progress.Start(id, name, d.Size)
+	// Between repositories of one registry, the registry mounts the blob
+	// (or, refusing, the client streams it).
+	if from, to, ok := sameRegistry(c.src, c.dst); ok {
+		err := to.Mount(ctx, d, from.Name(), func() (io.ReadCloser, error) { return from.Fetch(ctx, d) })
+		c.opts.Progress.Finish(id, name, d.Size, d.Size, err)
+		return err
+	}
 	rc, err := c.src.Fetch(ctx, d)
 	if err != nil {
 		c.opts.Progress.Finish(id, name, 0, d.Size, err)
 		return err
 	}
 	defer rc.Close()
+	if c.opts.Progress == nil {
+		// The reader as it is: a file goes to a registry by sendfile.
+		return c.dst.Push(ctx, d, rc)
+	}
 	r := c.opts.Progress.Reader(rc, id, name, d.Size)
 	err = c.dst.Push(ctx, d, r)
 	c.opts.Progress.Finish(id, name, r.N(), d.Size, err)
 	return err
+}
+
+// sameRegistry reports whether src and dst are repositories of one
+// registry, where blobs can be mounted.
+func sameRegistry(src content.Fetcher, dst content.Storage) (from, to *client.Repository, ok bool) {
+	from, ok1 := src.(*client.Repository)
+	to, ok2 := dst.(*client.Repository)
+	if !ok1 || !ok2 || from.Registry() != to.Registry() || from.Name() == to.Name() {
+		return nil, nil, false
+	}
+	return from, to, true
 }
 
 // convert copies the manifest or index d (its bytes data, nil to read

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/registry/client"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ type Target struct {
 	close   func() error
 	abandon func()
 	tag     string
+	repo    *client.Repository
 }
 
 // OpenOptions configure Open.
@@ -53,21 +55,27 @@ type OpenOptions struct {
 	// MaxMetadataBytes caps manifests, indexes and configs read from the
 	// store (0: content.DefaultMaxMetadataBytes).
 	MaxMetadataBytes int64
+	// Client talks to registries for registry references; nil makes one
+	// that finds credentials as the docker CLI does (DockerCredentials).
+	Client *client.Client
 }
 
 // Open opens the store r names: an OCI image layout (oci:), an oci-archive
-// or a docker-archive file. A missing layout or file is an
+// or a docker-archive file, or a repository of a registry (docker:// or a
+// bare name, through opts.Client). A missing layout or file is an
 // *errdef.NotFoundError unless opts.Create, which makes a layout, or starts
 // a new archive (written when the Target is closed; Abandon discards it).
-// Registry references are errdef.ErrUnsupported here.
+// A registry is not contacted until the Target is used.
 func Open(ctx context.Context, r ref.Reference, opts OpenOptions) (*Target, error) {
 	switch r.Scheme() {
 	case ref.SchemeOCI:
 		return openLayout(ctx, r, opts)
 	case ref.SchemeOCIArchive, ref.SchemeDockerArchive:
 		return openArchive(ctx, r, opts)
+	case ref.SchemeRegistry:
+		return openRegistry(ctx, r, opts)
 	}
-	return nil, fmt.Errorf("open %s: %w: %s references cannot be opened yet; use oci:DIR[:TAG|@DIGEST]", r, errdef.ErrUnsupported, r.Scheme())
+	return nil, fmt.Errorf("open %s: %w: unknown transport %q", r, errdef.ErrUnsupported, r.Scheme())
 }
 
 func openLayout(ctx context.Context, r ref.Reference, opts OpenOptions) (*Target, error) {

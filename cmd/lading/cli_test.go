@@ -428,7 +428,7 @@ func TestCLIErrors(t *testing.T) {
 		want string // what the error must say
 	}{
 		{[]string{"inspect", "oci:" + filepath.Join(tmp, "missing") + ":x"}, "layout " + filepath.Join(tmp, "missing") + " not found"},
-		{[]string{"inspect", "docker://example.com/app:1"}, "docker references cannot be opened yet"},
+		{[]string{"inspect", "docker://registry.invalid/app:1"}, "registry.invalid"},
 		{[]string{"build", filepath.Join(tmp, "nodir"), "-t", "oci:" + filepath.Join(tmp, "l") + ":x"}, "no such file or directory"},
 		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l")}, "name a tag (oci:DIR:TAG)"},
 		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--env", "NOEQUALS"}, `env "NOEQUALS": invalid: want KEY=VALUE`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"io"
@@ -33,22 +34,32 @@ func newInitCmd(o *rootOptions) *cobra.Command {
 }
 
 func newLsCmd(o *rootOptions) *cobra.Command {
-	var format formatFlag
+	var (
+		format formatFlag
+		tf     tagFilter
+	)
 	cmd := &cobra.Command{
 		Use:   "ls DIR|REF",
-		Short: "List the images in a layout or archive: tags, digests, platforms, sizes",
+		Short: "List the images in a layout or archive, or a registry repository's tags",
 		Long: `List every entry of a layout's index.json: its tag, digest, media type, the platforms of the image (or of
 each image of an index) and the image's size as docker counts it (config and layers).
 
 --format json prints the entries (tag, digest, mediaType, size, platforms, imageSize); a Go template is applied to
-each entry.`,
+each entry.
+
+Given a registry repository (ghcr.io/org/app, localhost:5000/app), ls lists its tags, one per line (--format json: a
+list), filtered with --filter REGEX and sorted with --sort lexical (the default) or semver.`,
 		Example: `  lading ls ./images
   lading ls oci:./images --format json
-  lading ls ./images --format '{{.Tag}} {{.Digest}}'`,
+  lading ls ./images --format '{{.Tag}} {{.Digest}}'
+  lading ls ghcr.io/org/app --filter '^v1\.' --sort semver`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := format.check(); err != nil {
 				return err
+			}
+			if isRegistryArg(args[0]) {
+				return lsTags(cmd, o, args[0], tf, &format)
 			}
 			t, err := o.openPlace(cmd.Context(), args[0])
 			if err != nil {
@@ -77,7 +88,57 @@ each entry.`,
 		},
 	}
 	format.register(cmd, true)
+	cmd.Flags().StringVar(&tf.filter, "filter", "", "for a registry repository, only tags matching this regular expression")
+	cmd.Flags().StringVar(&tf.sort, "sort", "", "for a registry repository, sort tags: lexical (default) or semver")
 	return cmd
+}
+
+// isRegistryArg reports whether ls's argument names a registry repository:
+// docker:// or a name that is not an existing path and has no other
+// transport.
+func isRegistryArg(s string) bool {
+	if strings.HasPrefix(s, "docker://") {
+		return true
+	}
+	if isTransportRef(s) || looksLikePath(s) {
+		return false
+	}
+	r, err := ref.Parse(s)
+	return err == nil && r.Scheme() == ref.SchemeRegistry
+}
+
+// lsTags lists the tags of a registry repository.
+func lsTags(cmd *cobra.Command, o *rootOptions, s string, tf tagFilter, format *formatFlag) error {
+	t, err := o.open(cmd.Context(), s, false)
+	if err != nil {
+		return err
+	}
+	tl, ok := t.Store.(content.TagLister)
+	if !ok {
+		return fmt.Errorf("ls %s: %w: the store cannot list tags", s, errdef.ErrUnsupported)
+	}
+	tags := []string{}
+	if err := tl.Tags(cmd.Context(), func(page []string) error {
+		tags = append(tags, page...)
+		return nil
+	}); err != nil {
+		if hint := ref.LayoutHint(s); hint != "" {
+			return fmt.Errorf("%w (%s)", err, hint)
+		}
+		return err
+	}
+	if tags, err = tf.apply(tags); err != nil {
+		return err
+	}
+	if strings.Contains(format.value, "{{") {
+		return usageError{fmt.Errorf("--format: %w: a registry's tags take json, not a template", errdef.ErrInvalid)}
+	}
+	return format.write(cmd, tags, func(w io.Writer) error {
+		for _, t := range tags {
+			fmt.Fprintln(w, t)
+		}
+		return nil
+	})
 }
 
 // tagResult is what tag prints with --format json.
@@ -162,7 +223,7 @@ func withTag(r ref.Reference, tag string) string {
 // copyTo copies what src names to the reference dst and prints the result.
 func copyTo(cmd *cobra.Command, o *rootOptions, src *transfer.Target, dst string, opts transfer.CopyOptions, format *formatFlag, digestFile string) error {
 	ctx := cmd.Context()
-	d, err := o.destination(ctx, dst)
+	d, err := o.destinationSide(ctx, dst, destSide)
 	if err != nil {
 		return err
 	}
@@ -241,7 +302,11 @@ and layers keep their digests, the manifests get new ones. --output json prints 
 			if err := output.check(); err != nil {
 				return err
 			}
-			opts := transfer.CopyOptions{Referrers: referrers}
+			opts, err := platformOptions(platforms, all)
+			if err != nil {
+				return err
+			}
+			opts.Referrers = referrers
 			switch manifests {
 			case "":
 			case "oci":
@@ -251,31 +316,15 @@ and layers keep their digests, the manifests get new ones. --output json prints 
 			default:
 				return usageError{fmt.Errorf("--format %q: %w: want oci or docker", manifests, errdef.ErrInvalid)}
 			}
-			if all && len(platforms) > 0 {
-				return usageError{fmt.Errorf("--all and --platform: %w: give one", errdef.ErrInvalid)}
-			}
-			if !all {
-				if len(platforms) == 0 {
-					platforms = []string{image.FormatPlatform(image.DefaultPlatform())}
-				}
-				for _, p := range platforms {
-					pl, err := parsePlatform(p)
-					if err != nil {
-						return err
-					}
-					opts.Platforms = append(opts.Platforms, *pl)
-				}
-			}
-			src, err := o.open(cmd.Context(), args[0], false)
+			sr, err := parseRef(args[0])
 			if err != nil {
 				return err
 			}
-			if !all && !cmd.Flags().Changed("platform") {
-				// Without --platform, an image is copied whatever its platform.
-				if d, err := src.Resolve(cmd.Context()); err == nil && !image.IsIndex(d.MediaType) {
-					opts.Platforms = nil
-				}
+			src, err := o.openSide(cmd.Context(), sr, false, srcSide)
+			if err != nil {
+				return err
 			}
+			opts = imageOptions(cmd, src, opts, all)
 			return copyTo(cmd, o, src, args[1], opts, &output, digestFile)
 		},
 	}
@@ -285,6 +334,7 @@ and layers keep their digests, the manifests get new ones. --output json prints 
 	cmd.Flags().StringSliceVar(&platforms, "platform", nil, "from an index, the platforms to copy: os/arch[/variant], comma-separated or repeated")
 	cmd.Flags().BoolVar(&all, "all", false, "copy an index with every image it lists")
 	cmd.Flags().BoolVar(&referrers, "referrers", false, "also copy what refers to the image (signatures, SBOMs, attestations)")
+	o.reg.registerSides(cmd)
 	return cmd
 }
 

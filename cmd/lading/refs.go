@@ -73,8 +73,22 @@ func (o *rootOptions) open(ctx context.Context, s string, create bool) (*transfe
 }
 
 func (o *rootOptions) openRef(ctx context.Context, r ref.Reference, create bool) (*transfer.Target, error) {
+	return o.openSide(ctx, r, create, anySide)
+}
+
+// openSide opens r as one side of a copy (for copy's per-side flags).
+func (o *rootOptions) openSide(ctx context.Context, r ref.Reference, create bool, sd side) (*transfer.Target, error) {
 	o.log().Debug("open", "reference", r.String(), "create", create)
-	t, err := transfer.Open(ctx, r, transfer.OpenOptions{Create: create})
+	var opts transfer.OpenOptions
+	opts.Create = create
+	if r.Scheme() == ref.SchemeRegistry {
+		c, err := o.clientFor(o.cmd, r, sd)
+		if err != nil {
+			return nil, err
+		}
+		opts.Client = c
+	}
+	t, err := transfer.Open(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +116,10 @@ func (o *rootOptions) openLayout(ctx context.Context, s string, create bool) (*t
 // destination opens a reference an image is written to: oci:DIR:TAG, the
 // layout made if needed.
 func (o *rootOptions) destination(ctx context.Context, s string) (*transfer.Target, error) {
+	return o.destinationSide(ctx, s, anySide)
+}
+
+func (o *rootOptions) destinationSide(ctx context.Context, s string, sd side) (*transfer.Target, error) {
 	r, err := parseRef(s)
 	if err != nil {
 		return nil, err
@@ -116,7 +134,7 @@ func (o *rootOptions) destination(ctx context.Context, s string) (*transfer.Targ
 			return nil, usageError{fmt.Errorf("destination %q: %w: name the image (docker-archive:FILE:REPO:TAG)", s, errdef.ErrInvalid)}
 		}
 	}
-	return o.openRef(ctx, r, true)
+	return o.openSide(ctx, r, true, sd)
 }
 
 // loadImage opens s and loads its image for platform ("" for linux on this

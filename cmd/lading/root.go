@@ -28,6 +28,9 @@ type rootOptions struct {
 	logger   *slog.Logger
 	stopProf func()
 
+	reg registryFlags
+	cmd *cobra.Command // the command running
+
 	mu      sync.Mutex
 	targets []*transfer.Target
 }
@@ -61,6 +64,7 @@ func newRootCmd(opts *rootOptions) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			opts.cmd = cmd
 			if err := opts.setup(cmd.ErrOrStderr()); err != nil {
 				return usageError{err}
 			}
@@ -79,19 +83,20 @@ func newRootCmd(opts *rootOptions) *cobra.Command {
 	pf.StringVar(&opts.progressMode, "progress", "auto", "progress on stderr: auto, tty, plain, json or quiet")
 	pf.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	_ = pf.MarkHidden("cpuprofile")
+	opts.reg.register(root)
 	root.AddCommand(
 		newInitCmd(opts), newLsCmd(opts), newTagCmd(opts), newRmCmd(opts), newCopyCmd(opts),
 		newInspectCmd(opts), newManifestCmd(opts), newConfigCmd(opts), newBlobCmd(opts), newDigestCmd(opts),
 		newValidateCmd(opts), newVerifyCmd(opts), newGCCmd(opts),
 		newBuildCmd(opts), newMutateCmd(opts), newAppendCmd(opts), newFlattenCmd(opts), newCommitCmd(opts),
 		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts), newIndexCmd(opts),
-		newLoginCmd(opts), newLogoutCmd(opts),
+		newLoginCmd(opts), newLogoutCmd(opts), newPullCmd(opts), newPushCmd(opts), newCatalogCmd(opts), newDeleteCmd(opts),
 		newBundleCmd(opts), newRunCmd(opts),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 		switch c.Name() {
-		case "inspect", "manifest", "config", "digest", "tag", "rm", "copy", "mutate", "append", "flatten", "unpack", "layers", "diff":
+		case "inspect", "manifest", "config", "digest", "tag", "rm", "copy", "mutate", "append", "flatten", "unpack", "layers", "diff", "push", "delete":
 			c.ValidArgsFunction = completeRef
 		}
 	}

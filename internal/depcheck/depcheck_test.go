@@ -43,6 +43,7 @@ var layers = map[string]int{
 	"containerfile":         7,
 	"cmd/lading":            8,
 	"internal/testutil":     8,
+	"internal/registrytest": 8,
 	"internal/depcheck":     9,
 }
 
