@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lading-oci/lading/internal/registrytest"
 	"github.com/lading-oci/lading/internal/testutil"
 )
 
@@ -277,4 +278,22 @@ func jsonDecode(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 func jsonEncode(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// Images in a registry run, and build on, as images in a layout do.
+func TestRunFromRegistry(t *testing.T) {
+	layout := runSetup(t)
+	reg := registrytest.Start(t, registrytest.Distribution28(t), "")
+	repo := reg.Host + "/lading/bb:1"
+	lading(t, "push", "oci:"+layout+":bb", repo)
+	if out := lading(t, "run", "--rm", repo, "--", "sh", "-c", "echo from the registry"); out != "from the registry\n" {
+		t.Errorf("run: %q", out)
+	}
+	ctxDir := t.TempDir()
+	file := filepath.Join(ctxDir, "Containerfile")
+	must(t, os.WriteFile(file, []byte("FROM "+repo+"\nRUN echo built on the registry image > /x\nCMD [\"cat\", \"/x\"]\n"), 0o644))
+	lading(t, "build", "-q", "--file", file, ctxDir, "-t", "oci:"+layout+":from-registry")
+	if out := lading(t, "run", "--rm", "oci:"+layout+":from-registry"); out != "built on the registry image\n" {
+		t.Errorf("run of the build: %q", out)
+	}
 }
