@@ -44,6 +44,7 @@ func (e *editFlags) register(cmd *cobra.Command, platformFlag string, layers, ow
 	}
 	fs.BoolVarP(&e.quiet, "quiet", "q", false, "print only the new image's digest")
 	fs.StringVar(&e.digestFile, "digestfile", "", "also write the new image's digest to this file")
+	e.format.long = true // -f is build's Containerfile
 	e.format.register(cmd, false)
 	_ = cmd.MarkFlagRequired("tag")
 	e.createdBy = "lading " + cmd.Name()

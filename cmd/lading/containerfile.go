@@ -33,7 +33,7 @@ type containerfileFlags struct {
 
 func (f *containerfileFlags) register(fs *pflag.FlagSet) {
 	// -f is --format's on the commands that write images.
-	fs.StringVar(&f.file, "file", "", "build from this Containerfile (Dockerfile); DIR is then the build context")
+	fs.StringVarP(&f.file, "file", "f", "", "build from this Containerfile (Dockerfile); DIR is then the build context")
 	fs.StringArrayVar(&f.buildArgs, "build-arg", nil, "with --file: a value for an ARG, KEY=VALUE (KEY alone takes this process's value)")
 	fs.StringVar(&f.network, "network", "none", "with --file: RUN's network, none (loopback only) or host")
 	fs.BoolVar(&f.noCache, "no-cache", false, "with --file: run every step, even unchanged ones")

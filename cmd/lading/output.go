@@ -23,6 +23,8 @@ import (
 type formatFlag struct {
 	value     string
 	templates bool
+	// long leaves -f free (build's -f names a Containerfile, as in docker).
+	long bool
 }
 
 func (f *formatFlag) register(cmd *cobra.Command, templates bool) {
@@ -31,7 +33,11 @@ func (f *formatFlag) register(cmd *cobra.Command, templates bool) {
 	if templates {
 		usage = `output format: "json" or a Go template ('{{.Digest}}', '{{json .Config}}')`
 	}
-	cmd.Flags().StringVarP(&f.value, "format", "f", "", usage)
+	short := "f"
+	if f.long {
+		short = ""
+	}
+	cmd.Flags().StringVarP(&f.value, "format", short, "", usage)
 }
 
 // check refuses a format the command does not take, before any work.

@@ -137,7 +137,7 @@ func TestBuildFileCommand(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "Containerfile")
 	must(t, os.WriteFile(file, []byte(strings.ReplaceAll(cliContainerfile, "%s", "oci:"+layout+":bb")), 0o644))
 	dst := "oci:" + layout + ":app"
-	out := lading(t, "build", "--file", file, ctxDir, "-t", dst)
+	out := lading(t, "build", "-f", file, ctxDir, "-t", dst)
 	if !strings.Contains(out, "STEP 5/6: RUN echo") || !strings.HasSuffix(out, "\n") || !strings.Contains(out, dst+" sha256:") {
 		t.Errorf("output:\n%s", out)
 	}
