@@ -64,6 +64,7 @@ References name an image in a layout directory the way skopeo does:
 		newValidateCmd(opts), newVerifyCmd(opts), newGCCmd(opts),
 		newBuildCmd(opts), newMutateCmd(opts), newAppendCmd(opts), newFlattenCmd(opts), newCommitCmd(opts),
 		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts),
+		newServeCmd(opts),
 	)
 	// Commands whose first argument is an image reference complete it.
 	for _, c := range root.Commands() {
