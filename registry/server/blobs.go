@@ -295,7 +295,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, req request
 	case http.MethodPatch:
 		start, size, err := parseContentRange(r)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, errcode.BlobUploadInvalid.WithMessage("%v", err))
+			badRange(w, err)
 			return
 		}
 		if start >= 0 && start != u.Offset() {
@@ -319,7 +319,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, req request
 		}
 		start, size, err := parseContentRange(r)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, errcode.BlobUploadInvalid.WithMessage("%v", err))
+			badRange(w, err)
 			return
 		}
 		if start >= 0 && start != u.Offset() {
@@ -338,6 +338,15 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, req request
 		}
 		blobCreated(w, req.name, d)
 	}
+}
+
+// badRange answers a Content-Range that cannot be used.
+func badRange(w http.ResponseWriter, err error) {
+	code := errcode.BlobUploadInvalid
+	if errors.Is(err, errdef.ErrSizeMismatch) {
+		code = errcode.SizeInvalid
+	}
+	writeError(w, http.StatusBadRequest, code.WithMessage("%v", err))
 }
 
 // outOfOrder answers 416 with where the session stands.

@@ -153,8 +153,9 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, req request
 		mt = t
 	}
 	var doc manifestDoc
-	if err := json.Unmarshal(data, &doc); err != nil {
-		writeError(w, http.StatusBadRequest, errcode.ManifestInvalid.WithMessage("manifest is not JSON: %v", err))
+	jsonErr := json.Unmarshal(data, &doc)
+	if jsonErr != nil && !json.Valid(data) {
+		writeError(w, http.StatusBadRequest, errcode.ManifestInvalid.WithMessage("manifest is not JSON: %v", jsonErr))
 		return
 	}
 	if mt == "" {
@@ -173,6 +174,10 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, req request
 	}
 	if err := image.Validate(mt, data); err != nil {
 		writeError(w, http.StatusBadRequest, invalidManifest(err))
+		return
+	}
+	if jsonErr != nil {
+		writeError(w, http.StatusBadRequest, errcode.ManifestInvalid.WithMessage("manifest invalid: %v", jsonErr))
 		return
 	}
 	alg := digest.Canonical
