@@ -155,6 +155,7 @@ func (a *Auth) grants(user, repo, action string) bool {
 // request does not pay bcrypt each time.
 type Htpasswd struct {
 	hashes map[string][]byte
+	dummy  []byte // checked for unknown users, at the file's cost
 	mu     sync.Mutex
 	ok     map[string]verified
 }
@@ -197,6 +198,14 @@ func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("htpasswd: %w", err)
 	}
+	cost := bcrypt.MinCost
+	for _, hash := range h.hashes {
+		if c, err := bcrypt.Cost(hash); err == nil {
+			cost = c
+			break
+		}
+	}
+	h.dummy, _ = bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 	return h, nil
 }
 
@@ -209,7 +218,7 @@ func (h *Htpasswd) Verify(user, password string) bool {
 	if !ok {
 		// Spend the time a real check would, so timing does not tell
 		// which users exist.
-		_ = bcrypt.CompareHashAndPassword([]byte("$2y$10$0000000000000000000000000000000000000000000000000000."), []byte(password))
+		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
 		return false
 	}
 	sum := sha256.Sum256([]byte(user + "\x00" + password))
