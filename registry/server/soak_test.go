@@ -3,9 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -37,9 +37,9 @@ func soakDuration() time.Duration {
 
 type soakStats struct {
 	pushes, pulls, deletes, gcs atomic.Int64
-	removed                    atomic.Int64
-	mu                         sync.Mutex
-	failures                   []string
+	removed                     atomic.Int64
+	mu                          sync.Mutex
+	failures                    []string
 }
 
 func (s *soakStats) fail(format string, args ...any) {
