@@ -320,6 +320,9 @@ func (a *Auth) identify(r *http.Request) (identity, bool) {
 		return identity{user: c.Subject, claims: c}, true
 	case strings.EqualFold(scheme, "basic"):
 		user, pass, ok := r.BasicAuth()
+		if ok && user == "" && pass == "" {
+			return identity{}, true // empty credentials: anonymous
+		}
 		if !ok || !a.Users.Verify(user, pass) {
 			return identity{}, false
 		}
@@ -442,7 +445,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, req *request)
 	req.id = id
 	switch req.route {
 	case routeBase:
-		if id.user == "" && id.claims == nil && !(a.AnonymousPull && a.TokenKey == nil) {
+		// Clients decide from this answer whether to send credentials at
+		// all, so it challenges anyone without them, even where anonymous
+		// pulls are allowed.
+		if id.user == "" && id.claims == nil {
 			a.challenge(w, r, "", nil, "authentication required")
 			return "", false
 		}

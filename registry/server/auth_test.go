@@ -34,7 +34,7 @@ var testPolicy = &Policy{Rules: []Rule{
 
 func TestBasicAuth(t *testing.T) {
 	r := newTestRegistry(t, Options{Auth: &Auth{Users: testUsers(t), Policy: testPolicy, AnonymousPull: true}})
-	expect(t, r.do("GET", "/v2/", nil, nil), 200, "") // anonymous pull: no challenge
+	expect(t, r.do("GET", "/v2/", nil, nil), 401, errcode.Unauthorized) // a challenge, so clients send credentials
 	resp := r.do("POST", "/v2/team/a/blobs/uploads/", nil, nil)
 	expect(t, resp, 401, errcode.Unauthorized)
 	if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
