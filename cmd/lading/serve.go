@@ -57,7 +57,7 @@ type serveConfig struct {
 		UploadExpiry     time.Duration `yaml:"uploadExpiry"`
 		PushWindow       time.Duration `yaml:"pushWindow"`
 		MaxManifestBytes int64         `yaml:"maxManifestBytes"`
-		ChunkMinLength   int64         `yaml:"chunkMinLength"`
+		ChunkMinLength   int64         `yaml:"chunkMinLength"` // advertised as OCI-Chunk-Min-Length (a hint, not enforced); 0: none
 	} `yaml:"storage"`
 	GC struct {
 		Interval time.Duration `yaml:"interval"`
@@ -84,6 +84,7 @@ func defaultServeConfig() serveConfig {
 	c.Limits.IdleTimeout = 2 * time.Minute
 	c.Limits.StallTimeout = time.Minute
 	c.Limits.MaxHeaderBytes = 64 << 10
+	c.Storage.ChunkMinLength = 256 << 10
 	return c
 }
 

@@ -96,26 +96,23 @@ func (p *Policy) Check() error {
 // globMatch matches name against pattern, where "*" matches any run of
 // characters.
 func globMatch(pattern, name string) bool {
-	for {
-		star := strings.IndexByte(pattern, '*')
-		if star < 0 {
-			return pattern == name
-		}
-		if !strings.HasPrefix(name, pattern[:star]) {
-			return false
-		}
-		name = name[star:]
-		pattern = pattern[star+1:]
-		if pattern == "" {
-			return true
-		}
-		for i := 0; i <= len(name); i++ {
-			if globMatch(pattern, name[i:]) {
-				return true
-			}
-		}
+	star := strings.IndexByte(pattern, '*')
+	if star < 0 {
+		return pattern == name
+	}
+	if !strings.HasPrefix(name, pattern[:star]) {
 		return false
 	}
+	name, pattern = name[star:], pattern[star+1:]
+	if pattern == "" {
+		return true
+	}
+	for i := 0; i <= len(name); i++ {
+		if globMatch(pattern, name[i:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // grants reports whether user ("" for anonymous) may do action on repo.

@@ -181,6 +181,12 @@ func (s *Server) serveUploadStart(w http.ResponseWriter, r *http.Request, req re
 // looked in, in name order.
 func (s *Server) mount(w http.ResponseWriter, r *http.Request, req request, d digest.Digest, from string) bool {
 	ctx := r.Context()
+	if dst, err := s.store.Repository(ctx, req.name, false); err == nil {
+		if _, err := dst.StatBlob(ctx, d); err == nil {
+			blobCreated(w, req.name, d) // already there
+			return true
+		}
+	}
 	var candidates []string
 	if from != "" {
 		if storage.CheckName(from) != nil || !s.allowed(r, req, from, actionPull) {

@@ -142,9 +142,9 @@ func TestTagParamsSubjectAndReferrers(t *testing.T) {
 	// Referrers: one with an artifactType, one with only a config media
 	// type, one whose subject is missing; pushed twice, listed once.
 	subject := &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: bd, Size: int64(len(base))}
-	m1, d1 := r.image("r", subject)
+	m1, _ := r.image("r", subject)
 	m1.ArtifactType = "application/vnd.example.sig"
-	d1, _ = json.Marshal(m1)
+	d1, _ := json.Marshal(m1)
 	_, d2 := r.image("r", subject)
 	missing := &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("gone"), Size: 3}
 	_, d3 := r.image("r", missing)

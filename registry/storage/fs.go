@@ -313,9 +313,14 @@ func (s *FS) syncDir(dir string) error {
 	return nil
 }
 
-// linkInto makes dst a hard link to src, creating dst's directory. An
-// existing dst is kept.
+// linkInto makes dst a hard link to src, creating dst's directory, and
+// syncs the directory. An existing dst is kept.
 func (s *FS) linkInto(src, dst string) error {
+	return s.link(src, dst, true)
+}
+
+// link is linkInto, syncing the directory only if sync is set.
+func (s *FS) link(src, dst string, sync bool) error {
 	err := os.Link(src, dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Lstat(src); serr != nil {
@@ -329,7 +334,7 @@ func (s *FS) linkInto(src, dst string) error {
 	if errors.Is(err, fs.ErrExist) {
 		return nil
 	}
-	if err != nil {
+	if err != nil || !sync {
 		return err
 	}
 	return s.syncDir(filepath.Dir(dst))
@@ -362,7 +367,10 @@ func (s *FS) publish(r *fsRepo, d digest.Digest, size int64, tmp string) error {
 			// A damaged shared copy: replace it with the verified one.
 			_ = os.Remove(shared)
 		}
-		if err := s.linkInto(tmp, shared); err != nil {
+		// The shared copy's name is not synced: the repository's link,
+		// which is, keeps the data, and GC links a repository blob that
+		// has no shared copy back into the shared store.
+		if err := s.link(tmp, shared, false); err != nil {
 			return fmt.Errorf("store blob %s: %w", d, err)
 		}
 		if err := s.linkInto(shared, dst); err != nil {

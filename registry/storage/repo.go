@@ -79,14 +79,13 @@ type tagEntry struct {
 }
 
 type manifestInfo struct {
-	desc      ocispec.Descriptor // media type, digest, size
-	entry     []byte             // JSON of its untagged index.json entry
-	ntags     int
-	parsed    bool // subject, artifactType and annotations are known
-	subject   digest.Digest
-	artType   string
-	annots    map[string]string
-	isReferer bool
+	desc    ocispec.Descriptor // media type, digest, size
+	entry   []byte             // JSON of its untagged index.json entry
+	ntags   int
+	parsed  bool // subject, artifactType and annotations are known
+	subject digest.Digest
+	artType string
+	annots  map[string]string
 }
 
 type opKind int

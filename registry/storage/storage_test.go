@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -511,12 +510,6 @@ func TestRepositoriesAndReadOnly(t *testing.T) {
 	if _, err := s.Repository(ctx, "a/blobs", true); !errors.Is(err, errdef.ErrInvalid) {
 		t.Fatalf("reserved name: %v", err)
 	}
-}
-
-func sortedTags(t *testing.T, r Repository) []string {
-	tags, _ := r.Tags(context.Background(), "", -1)
-	sort.Strings(tags)
-	return tags
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
