@@ -105,6 +105,14 @@ type TagLister interface {
 	Tags(ctx context.Context, fn func(tags []string) error) error
 }
 
+// ReferrerLister lists the manifests and indexes whose subject is subject
+// (the distribution spec's referrers), optionally only those of an
+// artifact type ("" for all). Each descriptor carries the referrer's
+// artifactType and annotations, as the referrers API gives them.
+type ReferrerLister interface {
+	Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error)
+}
+
 // ReadOnlyStorage reads blobs.
 type ReadOnlyStorage interface {
 	Fetcher

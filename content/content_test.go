@@ -36,6 +36,9 @@ func TestVerifyReader(t *testing.T) {
 		{"corrupt", good, bytes.ToUpper(data), errdef.ErrDigestMismatch},
 		{"sha512", ocispec.Descriptor{Digest: digest.SHA512.FromBytes(data), Size: int64(len(data))}, data, nil},
 		{"unknown algorithm", ocispec.Descriptor{Digest: "md5:d41d8cd98f00b204e9800998ecf8427e", Size: 0}, nil, errdef.ErrUnsupported},
+		{"grammatical unknown algorithm", ocispec.Descriptor{Digest: "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564", Size: 12}, data, errdef.ErrUnsupported},
+		{"negative size", ocispec.Descriptor{Digest: good.Digest, Size: -1}, data, errdef.ErrInvalid},
+		{"malformed digest", ocispec.Descriptor{Digest: "sha256:abc", Size: 12}, data, errdef.ErrInvalid},
 	}
 	for _, c := range cases {
 		vr := content.NewVerifyReader(bytes.NewReader(c.in), c.d)
@@ -49,7 +52,7 @@ func TestVerifyReader(t *testing.T) {
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
-		if int64(len(got)) > c.d.Size {
+		if int64(len(got)) > max(c.d.Size, 0) {
 			t.Errorf("%s: passed %d bytes through, more than the declared %d", c.name, len(got), c.d.Size)
 		}
 	}

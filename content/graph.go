@@ -2,11 +2,9 @@ package content
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
-	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -15,14 +13,6 @@ import (
 // ErrSkip, returned by a WalkFunc, stops the walk from descending into the
 // children of the descriptor it was called with.
 var ErrSkip = errors.New("skip descriptor")
-
-// graphDoc has the fields of a manifest or an index that point at other blobs.
-type graphDoc struct {
-	Config    *ocispec.Descriptor  `json:"config,omitempty"`
-	Layers    []ocispec.Descriptor `json:"layers,omitempty"`
-	Manifests []ocispec.Descriptor `json:"manifests,omitempty"`
-	Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
-}
 
 // Successors returns the descriptors that desc points at: the config, layers
 // and subject of a manifest; the manifests and subject of an index; nothing
@@ -41,24 +31,79 @@ func Successors(ctx context.Context, f Fetcher, desc ocispec.Descriptor) ([]ocis
 
 // SuccessorsOf is Successors for a document already in memory.
 func SuccessorsOf(desc ocispec.Descriptor, data []byte) ([]ocispec.Descriptor, error) {
-	var doc graphDoc
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %v", desc.MediaType, desc.Digest, errdef.ErrInvalid, err)
+	n, err := DecodeNode(desc, data)
+	if err != nil || n == nil {
+		return nil, err
 	}
-	var out []ocispec.Descriptor
+	return n.Successors(), nil
+}
+
+// Node is a manifest or an index of an image graph, decoded by the image
+// package. Every reader of the graph in lading — walks, copies, garbage
+// collection, verification, loading an image — goes through DecodeNode, so
+// they all see exactly the references the validator sees (keys that differ
+// only in case are refused, never read differently).
+type Node struct {
+	Desc ocispec.Descriptor
+	// Exactly one of Manifest and Index is set.
+	Manifest *ocispec.Manifest
+	Index    *ocispec.Index
+	// Warnings are the problems the decode tolerated (see image.Warnings).
+	Warnings image.ValidationErrors
+}
+
+// DecodeNode decodes data as the manifest or index desc describes. It
+// returns nil and no error for any other media type. A document that does
+// not decode is an error naming desc and matching errdef.ErrInvalid (or
+// errdef.ErrUnsupported, errdef.ErrTooLarge).
+func DecodeNode(desc ocispec.Descriptor, data []byte) (*Node, error) {
+	n := &Node{Desc: desc}
+	var err error
 	switch {
 	case image.IsManifest(desc.MediaType):
-		if doc.Config != nil {
-			out = append(out, *doc.Config)
-		}
-		out = append(out, doc.Layers...)
+		n.Manifest, err = image.DecodeManifest(data, image.Warnings(&n.Warnings))
 	case image.IsIndex(desc.MediaType):
-		out = append(out, doc.Manifests...)
+		n.Index, err = image.DecodeIndex(data, image.Warnings(&n.Warnings))
+	default:
+		return nil, nil
 	}
-	if doc.Subject != nil {
-		out = append(out, *doc.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", desc.MediaType, desc.Digest, err)
 	}
-	return out, nil
+	return n, nil
+}
+
+// Successors lists what the node points at: a manifest's config, layers and
+// subject, or an index's manifests and subject, in document order.
+func (n *Node) Successors() []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	var subject *ocispec.Descriptor
+	switch {
+	case n.Manifest != nil:
+		out = make([]ocispec.Descriptor, 0, len(n.Manifest.Layers)+2)
+		out = append(out, n.Manifest.Config)
+		out = append(out, n.Manifest.Layers...)
+		subject = n.Manifest.Subject
+	case n.Index != nil:
+		out = make([]ocispec.Descriptor, 0, len(n.Index.Manifests)+1)
+		out = append(out, n.Index.Manifests...)
+		subject = n.Index.Subject
+	}
+	if subject != nil {
+		out = append(out, *subject)
+	}
+	return out
+}
+
+// Subject is the node's subject descriptor, or nil.
+func (n *Node) Subject() *ocispec.Descriptor {
+	if n.Manifest != nil {
+		return n.Manifest.Subject
+	}
+	if n.Index != nil {
+		return n.Index.Subject
+	}
+	return nil
 }
 
 // WalkFunc is called once for each descriptor a WalkGraph reaches. Returning

@@ -21,12 +21,18 @@ type LoadedImage struct {
 	// ConfigFile and RawConfig are the parsed and raw configuration.
 	ConfigFile *ocispec.Image
 	RawConfig  []byte
+	// Warnings are the problems of the manifest and config that reading
+	// tolerated (see image.Warnings): worth reporting, not worth refusing
+	// an image another tool wrote.
+	Warnings image.ValidationErrors
 }
 
 // SelectManifest follows desc through (possibly nested) indexes to the
 // manifest for platform (nil: image.DefaultPlatform). A manifest descriptor is
-// returned as it is. When no entry matches, the error matches
-// errdef.ErrNotFound and lists the platforms the index offers.
+// returned as it is when platform is nil; with a platform, its config must
+// name a matching platform. When nothing matches, the error is an
+// *errdef.NotFoundError of a platform (errdef.ErrNotFound) that lists the
+// platforms there are.
 func SelectManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (ocispec.Descriptor, error) {
 	want := image.DefaultPlatform()
 	if platform != nil {
@@ -35,6 +41,11 @@ func SelectManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor, pla
 	for depth := 0; ; depth++ {
 		switch {
 		case image.IsManifest(desc.MediaType):
+			if platform != nil && depth == 0 {
+				if err := checkPlatform(ctx, f, desc, want); err != nil {
+					return desc, err
+				}
+			}
 			return desc, nil
 		case image.IsSchema1(desc.MediaType):
 			return desc, fmt.Errorf("%s: %w: Docker schema 1 manifests are not supported", desc.Digest, errdef.ErrUnsupported)
@@ -72,17 +83,32 @@ func SelectManifest(ctx context.Context, f Fetcher, desc ocispec.Descriptor, pla
 			next = &idx.Manifests[0] // a single-image index without platforms
 		}
 		if next == nil {
-			return desc, fmt.Errorf("index %s: %w: no manifest for platform %s (offered: %s)", desc.Digest, errdef.ErrNotFound,
-				image.FormatPlatform(want), strings.Join(offered, ", "))
+			detail := "the index offers " + strings.Join(offered, ", ")
+			if len(offered) == 0 {
+				detail = "the index names no platforms"
+			}
+			return desc, &errdef.NotFoundError{What: errdef.WhatPlatform, Name: image.FormatPlatform(want), In: "index " + string(desc.Digest), Detail: detail}
 		}
 		desc = *next
 	}
 }
 
+// checkPlatform reads the manifest desc and its config and checks that the
+// config's platform is want.
+func checkPlatform(ctx context.Context, f Fetcher, desc ocispec.Descriptor, want ocispec.Platform) error {
+	_, err := LoadImage(ctx, f, desc, &want)
+	return err
+}
+
 // LoadImage reads the image desc names, choosing from an index by platform
 // (nil: image.DefaultPlatform), and returns its validated manifest and config.
 func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform *ocispec.Platform) (*LoadedImage, error) {
-	mdesc, err := SelectManifest(ctx, f, desc, platform)
+	direct := image.IsManifest(desc.MediaType)
+	sel := platform
+	if direct {
+		sel = nil // checked below, once the config is read
+	}
+	mdesc, err := SelectManifest(ctx, f, desc, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +116,7 @@ func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform
 	if img.RawManifest, err = ReadAll(ctx, f, mdesc, 0); err != nil {
 		return nil, fmt.Errorf("read manifest %s: %w", mdesc.Digest, err)
 	}
-	if img.Manifest, err = image.DecodeManifest(img.RawManifest); err != nil {
+	if img.Manifest, err = image.DecodeManifest(img.RawManifest, image.Warnings(&img.Warnings)); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", mdesc.Digest, err)
 	}
 	if !image.IsConfig(img.Manifest.Config.MediaType) {
@@ -100,8 +126,12 @@ func LoadImage(ctx context.Context, f Fetcher, desc ocispec.Descriptor, platform
 	if img.RawConfig, err = ReadAll(ctx, f, img.Manifest.Config, 0); err != nil {
 		return nil, fmt.Errorf("read config %s: %w", img.Manifest.Config.Digest, err)
 	}
-	if img.ConfigFile, err = image.DecodeConfig(img.RawConfig); err != nil {
+	if img.ConfigFile, err = image.DecodeConfig(img.RawConfig, image.Warnings(&img.Warnings)); err != nil {
 		return nil, fmt.Errorf("config %s: %w", img.Manifest.Config.Digest, err)
+	}
+	if direct && platform != nil && !image.MatchPlatform(*platform, img.ConfigFile.Platform) {
+		return nil, &errdef.NotFoundError{What: errdef.WhatPlatform, Name: image.FormatPlatform(*platform), In: "image " + string(desc.Digest),
+			Detail: "the image is for " + image.FormatPlatform(img.ConfigFile.Platform)}
 	}
 	if n, m := len(img.ConfigFile.RootFS.DiffIDs), len(img.Manifest.Layers); n != m {
 		return nil, fmt.Errorf("image %s: %w: config has %d diff_ids for %d layers", mdesc.Digest, errdef.ErrInvalid, n, m)

@@ -6,25 +6,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/ref"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/lading-oci/lading/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
-// CheckTag reports whether tag may name a descriptor in a store: 1 to 1024
-// characters from A-Z, a-z, 0-9 and "._-:@/+", which covers both registry
-// tags and the org.opencontainers.image.ref.name grammar.
+// CheckTag reports whether tag may name a descriptor in a store: an
+// org.opencontainers.image.ref.name as image-spec defines it (see
+// ref.ValidLayoutTag), so that every tag a store takes can be named again
+// in a reference (oci:DIR:TAG).
 func CheckTag(tag string) error {
-	if tag == "" || len(tag) > 1024 {
-		return fmt.Errorf("tag %q: %w: must be 1 to 1024 characters", tag, errdef.ErrInvalid)
-	}
-	for _, c := range []byte(tag) {
-		if !isAlnum(c) && !strings.ContainsRune("._-:@/+", rune(c)) {
-			return fmt.Errorf("tag %q: %w: character %q not allowed", tag, errdef.ErrInvalid, c)
-		}
+	if !ref.ValidLayoutTag(tag) {
+		return fmt.Errorf("tag %q: %w: a tag is letters and digits joined by single separators -._:@+ (or --) and /, at most %d characters (such as v1.2, team/app, 1.0-debug)",
+			tag, errdef.ErrInvalid, ref.MaxLayoutTagLength)
 	}
 	return nil
 }

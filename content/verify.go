@@ -31,12 +31,18 @@ type VerifyReader struct {
 	err  error
 }
 
-// NewVerifyReader wraps r to verify it against desc. An unsupported digest
-// algorithm makes every Read fail with errdef.ErrUnsupported.
+// NewVerifyReader wraps r to verify it against desc. A digest lading cannot
+// verify makes every Read fail with an error matching errdef.ErrUnsupported
+// (an algorithm it does not know) or errdef.ErrInvalid (a malformed
+// digest), and so does a negative size (errdef.ErrInvalid).
 func NewVerifyReader(r io.Reader, desc ocispec.Descriptor) *VerifyReader {
 	v := &VerifyReader{r: r, desc: desc}
-	if err := desc.Digest.Validate(); err != nil {
-		v.err = fmt.Errorf("blob %q: %w: %v", desc.Digest, errdef.ErrUnsupported, err)
+	if err := CheckDigest(desc.Digest); err != nil {
+		v.err = fmt.Errorf("blob: %w", err)
+		return v
+	}
+	if desc.Size < 0 {
+		v.err = fmt.Errorf("blob %s: %w: negative size %d", desc.Digest, errdef.ErrInvalid, desc.Size)
 		return v
 	}
 	v.h = desc.Digest.Algorithm().Hash()

@@ -35,4 +35,62 @@ var (
 	// ErrTooManyRequests means a server refused the request for its rate
 	// (HTTP 429); retrying later may succeed.
 	ErrTooManyRequests = errors.New("too many requests")
+	// ErrClosed means an object was used after it was closed or ended (a
+	// writer after Commit, Abort or Close).
+	ErrClosed = errors.New("closed")
 )
+
+// What names the kind of object a NotFoundError is about.
+type What string
+
+// The kinds of objects lading reports missing.
+const (
+	WhatLayout     What = "layout"
+	WhatTag        What = "tag"
+	WhatBlob       What = "blob"
+	WhatManifest   What = "manifest"
+	WhatPlatform   What = "platform"
+	WhatRepository What = "repository"
+	WhatFile       What = "file"
+)
+
+// NotFoundError says what was not found, and where. It matches ErrNotFound
+// with errors.Is; errors.As finds it for a caller that needs to know which
+// kind of object was missing (a tag, not the layout).
+type NotFoundError struct {
+	What What
+	// Name names the object: a tag, a digest, a path, a platform.
+	Name string
+	// In names where it was looked for (a layout directory, a repository);
+	// it may be empty.
+	In string
+	// Detail adds what helps the user (the platforms an index offers).
+	Detail string
+}
+
+// Error renders "tag "v1" not found in layout ./img: detail".
+func (e *NotFoundError) Error() string {
+	s := string(e.What)
+	if e.Name != "" {
+		s += " " + quoteName(e.What, e.Name)
+	}
+	s += " not found"
+	if e.In != "" {
+		s += " in " + e.In
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func quoteName(w What, name string) string {
+	switch w {
+	case WhatTag, WhatFile, WhatRepository:
+		return `"` + name + `"`
+	}
+	return name
+}

@@ -17,7 +17,7 @@ func validateConfig(c *checker, o *object, requireDiffIDs bool) *ocispec.Image {
 		if validRFC3339(s) {
 			img.Created = parseTime(s)
 		} else {
-			c.invalid(p, "%q is not an RFC 3339 date-time", s)
+			c.warn(p, "%q is not an RFC 3339 date-time", s)
 		}
 	}
 	img.Author, _, _ = c.getString(o, "", "author", false)
@@ -74,7 +74,7 @@ func (c *checker) parseHistory(o *object, p string) ocispec.History {
 		if validRFC3339(s) {
 			h.Created = parseTime(s)
 		} else {
-			c.invalid(tp, "%q is not an RFC 3339 date-time", s)
+			c.warn(tp, "%q is not an RFC 3339 date-time", s)
 		}
 	}
 	h.Author, _, _ = c.getString(o, p, "author", false)
@@ -94,7 +94,7 @@ func (c *checker) parseExecConfig(o *object, p string) ocispec.ImageConfig {
 		ic.Env = env
 		for i, e := range env {
 			if k, _, found := strings.Cut(e, "="); !found || k == "" {
-				c.invalid(joinIndex(ep, i), "%q is not of the form KEY=value", e)
+				c.warn(joinIndex(ep, i), "%q is not of the form KEY=value", e)
 			}
 		}
 	}
@@ -102,7 +102,7 @@ func (c *checker) parseExecConfig(o *object, p string) ocispec.ImageConfig {
 	ic.Cmd, _, _ = c.getStrings(o, p, "Cmd", false)
 	ic.Volumes, _ = c.getSet(o, p, "Volumes", func(kp, k string) {
 		if k == "" || strings.IndexByte(k, 0) >= 0 {
-			c.invalid(kp, "a volume must be a non-empty path without NUL bytes")
+			c.warn(kp, "a volume must be a non-empty path without NUL bytes")
 		}
 	})
 	ic.WorkingDir, _, _ = c.getString(o, p, "WorkingDir", false)
@@ -124,7 +124,7 @@ func (c *checker) parseExecConfig(o *object, p string) ocispec.ImageConfig {
 func (c *checker) checkPort(p, k string) {
 	ports, proto, hasProto := strings.Cut(k, "/")
 	if hasProto && proto != "tcp" && proto != "udp" && proto != "sctp" {
-		c.invalid(p, "exposed port %q: protocol must be tcp, udp or sctp", k)
+		c.warn(p, "exposed port %q: protocol must be tcp, udp or sctp", k)
 		return
 	}
 	lo, hi, isRange := strings.Cut(ports, "-")
@@ -134,7 +134,7 @@ func (c *checker) checkPort(p, k string) {
 		h, okH = portNumber(hi)
 	}
 	if !okL || !okH || h < l {
-		c.invalid(p, "exposed port %q: want port[/tcp|udp|sctp] with a port from 1 to 65535", k)
+		c.warn(p, "exposed port %q: want port[/tcp|udp|sctp] with a port from 1 to 65535", k)
 	}
 }
 

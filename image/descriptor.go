@@ -52,15 +52,18 @@ func restrictedName(s string) bool {
 // another algorithm (blake3 included, which lading cannot verify) matches
 // errdef.ErrUnsupported; a malformed one matches errdef.ErrInvalid.
 func ValidateDigest(d digest.Digest) error {
-	if rule, sentinel := digestProblem(string(d)); rule != "" {
+	if rule, sentinel := digestProblem(string(d), false); rule != "" {
 		return &ValidationError{Document: "digest", Rule: rule, Err: sentinel}
 	}
 	return nil
 }
 
 // digestProblem returns "" for a digest lading accepts, else the rule it
-// breaks and its category.
-func digestProblem(s string) (string, error) {
+// breaks and its category. In a document (inDocument), a digest of an
+// algorithm lading does not know is accepted when it matches the grammar:
+// descriptor.md says implementations SHOULD allow such digests, and only
+// fetching or verifying the content needs the algorithm.
+func digestProblem(s string, inDocument bool) (string, error) {
 	alg, enc, ok := strings.Cut(s, ":")
 	if !ok {
 		return fmt.Sprintf("invalid digest %q: want algorithm:encoded", s), errdef.ErrInvalid
@@ -81,8 +84,14 @@ func digestProblem(s string) (string, error) {
 		if !lowerHex(enc, 64) {
 			return fmt.Sprintf("invalid blake3 digest %q: encoded part must be 64 lowercase hexadecimal characters", s), errdef.ErrInvalid
 		}
+		if inDocument {
+			return "", nil
+		}
 		return fmt.Sprintf("digest %q: blake3 digests are not supported", s), errdef.ErrUnsupported
 	default:
+		if inDocument {
+			return "", nil
+		}
 		return fmt.Sprintf("digest %q: unsupported digest algorithm %q", s, alg), errdef.ErrUnsupported
 	}
 	if !lowerHex(enc, n) {
@@ -143,7 +152,7 @@ func lowerHex(s string, n int) bool {
 
 // checkDigest reports a digest problem at p.
 func (c *checker) checkDigest(p string, d string) bool {
-	if rule, sentinel := digestProblem(d); rule != "" {
+	if rule, sentinel := digestProblem(d, true); rule != "" {
 		c.add(sentinel, p, "%s", rule)
 		return false
 	}
@@ -195,13 +204,18 @@ func isHex(c byte) bool {
 }
 
 // checkAnnotations applies the rules for the pre-defined keys whose values
-// have a defined syntax. Other keys and values are free-form.
+// have a defined syntax. Other keys and values are free-form. Annotation
+// values are warnings when reading: tools write broken ones (buildah writes
+// an empty base digest into every image it builds), and nothing lading does
+// depends on them.
 func (c *checker) checkAnnotations(p string, m map[string]string) {
 	if v, ok := m[ocispec.AnnotationCreated]; ok && !validRFC3339(v) {
-		c.invalid(joinKey(p, ocispec.AnnotationCreated), "%q is not an RFC 3339 date-time", v)
+		c.warn(joinKey(p, ocispec.AnnotationCreated), "%q is not an RFC 3339 date-time", v)
 	}
 	if v, ok := m[ocispec.AnnotationBaseImageDigest]; ok {
-		c.checkDigest(joinKey(p, ocispec.AnnotationBaseImageDigest), v)
+		if rule, _ := digestProblem(v, true); rule != "" {
+			c.warn(joinKey(p, ocispec.AnnotationBaseImageDigest), "%s", rule)
+		}
 	}
 }
 
@@ -229,7 +243,7 @@ func (c *checker) checkDescriptor(p string, d *ocispec.Descriptor, ok *descripto
 	}
 	for i, u := range d.URLs {
 		if !validURI(u) {
-			c.invalid(joinIndex(joinKey(p, "urls"), i), "%q is not an absolute URI (RFC 3986)", u)
+			c.warn(joinIndex(joinKey(p, "urls"), i), "%q is not an absolute URI (RFC 3986)", u)
 		}
 	}
 	if d.ArtifactType != "" {
@@ -239,7 +253,7 @@ func (c *checker) checkDescriptor(p string, d *ocispec.Descriptor, ok *descripto
 	if d.Platform != nil && !ok.platformChecked {
 		c.checkPlatform(joinKey(p, "platform"), d.Platform)
 	}
-	if d.Data != nil && ok.size && ok.digest {
+	if d.Data != nil && ok.size && ok.digest && d.Digest.Algorithm().Available() {
 		dp := joinKey(p, "data")
 		if int64(len(d.Data)) != d.Size {
 			c.invalid(dp, "embedded data is %d bytes but size is %d", len(d.Data), d.Size)
@@ -251,7 +265,7 @@ func (c *checker) checkDescriptor(p string, d *ocispec.Descriptor, ok *descripto
 		if ok.size && d.Size != 2 {
 			c.invalid(joinKey(p, "size"), "the empty descriptor (%s) must have size 2, got %d", ocispec.MediaTypeEmptyJSON, d.Size)
 		}
-		if ok.digest {
+		if ok.digest && d.Digest.Algorithm().Available() {
 			if want := d.Digest.Algorithm().FromString("{}"); d.Digest != want {
 				c.invalid(joinKey(p, "digest"), "the empty descriptor (%s) must have the digest of {}, %s", ocispec.MediaTypeEmptyJSON, want)
 			}
@@ -270,8 +284,9 @@ func (c *checker) checkPlatform(p string, pl *ocispec.Platform) {
 	}
 }
 
-// ValidateDescriptor checks one descriptor: a valid media type, a supported
-// and well-formed digest, a non-negative size, absolute URIs, embedded data
+// ValidateDescriptor checks one descriptor strictly: a valid media type, a
+// digest that matches the grammar (and its algorithm's encoding when lading
+// knows the algorithm), a non-negative size, absolute URIs, embedded data
 // that matches size and digest, a valid artifactType, and a platform with os
 // and architecture. path prefixes the messages ("index.manifests[0]"); ""
 // means "descriptor". The error is a ValidationErrors.
@@ -279,7 +294,7 @@ func ValidateDescriptor(path string, d ocispec.Descriptor) error {
 	if path == "" {
 		path = "descriptor"
 	}
-	c := &checker{doc: path}
+	c := &checker{doc: path, strict: true}
 	ok := descriptorFields{mediaType: true, digest: true, size: true}
 	if d.MediaType == "" {
 		c.invalid("mediaType", "required field is missing")

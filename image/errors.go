@@ -83,8 +83,14 @@ type checker struct {
 	// nullIsAbsent treats a JSON null as an absent field, as the image
 	// configuration allows for every OPTIONAL field.
 	nullIsAbsent bool
-	errs         ValidationErrors
-	dropped      int
+	// strict makes warnings errors: validation gives the specification's
+	// verdict, while reading tolerates what does not break integrity or
+	// safety.
+	strict   bool
+	errs     ValidationErrors
+	warnings ValidationErrors
+	warnOut  *ValidationErrors
+	dropped  int
 }
 
 func (c *checker) add(sentinel error, path, format string, args ...any) {
@@ -99,12 +105,31 @@ func (c *checker) invalid(path, format string, args ...any) {
 	c.add(errdef.ErrInvalid, path, format, args...)
 }
 
+// warn records a problem that breaks a rule the specification states as
+// SHOULD, or concerns a value lading does not act on (an annotation, a
+// creation time, an Env entry): an error when validating strictly, a
+// warning when reading.
+func (c *checker) warn(path, format string, args ...any) {
+	if c.strict {
+		c.invalid(path, format, args...)
+		return
+	}
+	if len(c.warnings) < maxProblems {
+		c.warnings = append(c.warnings, &ValidationError{Document: c.doc, Path: path, Rule: fmt.Sprintf(format, args...), Err: errdef.ErrInvalid})
+	}
+}
+
 func (c *checker) unsupported(path, format string, args ...any) {
 	c.add(errdef.ErrUnsupported, path, format, args...)
 }
 
-// err returns the collected problems, or nil.
+// err returns the collected problems, or nil, and hands the warnings to the
+// caller that asked for them.
 func (c *checker) err() error {
+	if c.warnOut != nil && len(c.warnings) > 0 {
+		*c.warnOut = append(*c.warnOut, c.warnings...)
+		c.warnings = nil
+	}
 	if len(c.errs) == 0 {
 		return nil
 	}

@@ -26,7 +26,7 @@ func addSeeds(f *testing.F) {
 
 // fixedPoint checks that a decoded value re-marshals to a document that
 // decodes again to the same bytes.
-func fixedPoint[T any](t *testing.T, v *T, decode func([]byte) (*T, error)) {
+func fixedPoint[T any](t *testing.T, v *T, decode func([]byte, ...DecodeOption) (*T, error)) {
 	t.Helper()
 	out, err := json.Marshal(v)
 	if err != nil {

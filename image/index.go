@@ -44,7 +44,7 @@ func validateIndex(c *checker, o *object, want string) *ocispec.Index {
 				c.invalid(joinKey(p, "mediaType"), "a Docker manifest list may only list image manifests, got %q", d.MediaType)
 			}
 			if d.Platform == nil && !do.has("platform") {
-				c.invalid(joinKey(p, "platform"), "required field is missing: Docker manifest list entries must name their platform")
+				c.warn(joinKey(p, "platform"), "required field is missing: Docker manifest list entries must name their platform")
 			}
 		}
 	}

@@ -433,7 +433,17 @@ func isIdent(s string) bool {
 
 // field returns the raw value of key, treating null as absent when the
 // document allows it.
+//
+// A key that differs from key only in case is a problem: encoding/json,
+// which most readers of these documents use, matches keys without regard to
+// case, so such a document means different things to different readers
+// ("layers" to one, "Layers" to another).
 func (c *checker) field(o *object, path, key string) (any, string, bool) {
+	for _, k := range o.keys {
+		if k != key && strings.EqualFold(k, key) {
+			c.invalid(joinKey(path, k), "key differs only in case from %q: readers that match keys without regard to case would take one for the other", key)
+		}
+	}
 	v, ok := o.fields[key]
 	if !ok || (v == nil && c.nullIsAbsent) {
 		return nil, joinKey(path, key), false

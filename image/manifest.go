@@ -24,6 +24,9 @@ func (c *checker) checkSchemaVersion(o *object) (int, bool) {
 	case 2:
 		return 2, true
 	case 1:
+		if c.doc == docIndex {
+			break // an index has no schema 1
+		}
 		c.unsupported(p, "Docker image manifest schema 1 is not supported; convert the image to schema 2 or OCI")
 		return 1, false
 	}
@@ -129,14 +132,18 @@ func validateManifest(c *checker, o *object, want string) *ocispec.Manifest {
 				c.invalid(mp, "%q is not a config media type", cmt)
 				configOK = false
 			case fl == flavorOCI && cmt == ocispec.MediaTypeEmptyJSON && !hasArtifactType:
-				c.invalid("artifactType", "required when config.mediaType is %s", ocispec.MediaTypeEmptyJSON)
+				c.warn("artifactType", "required when config.mediaType is %s", ocispec.MediaTypeEmptyJSON)
 			}
 		}
 	}
 
 	if arr, lp, present := c.getArray(o, "", "layers", true); present {
-		// An empty list is allowed: manifest.md says layers SHOULD (not MUST)
-		// have an entry, and tools such as umoci create images without layers.
+		// manifest.md says layers SHOULD have an entry (the schema's
+		// minItems), but tools such as umoci create images without layers:
+		// an error when validating, a warning when reading.
+		if len(arr) == 0 {
+			c.warn(lp, "must have at least one entry (an image without layers)")
+		}
 		imageConfig := configOK && IsConfig(m.Config.MediaType)
 		m.Layers = make([]ocispec.Descriptor, 0, len(arr))
 		for i, v := range arr {

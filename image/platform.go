@@ -94,11 +94,13 @@ func normalVariant(p ocispec.Platform) string {
 	return p.Variant
 }
 
-// DefaultPlatform returns the platform lading was built for: runtime.GOOS and
-// runtime.GOARCH, with the variant "v8" on arm64 and, on arm, the GOARM
-// level the binary was built with ("v7" when unknown).
+// DefaultPlatform returns the platform images are built for and selected by
+// when none is named: linux on the architecture lading was built for
+// (runtime.GOARCH), as docker and crane do on any host, with the variant
+// "v8" on arm64 and, on arm, the GOARM level the binary was built with ("v7"
+// when unknown).
 func DefaultPlatform() ocispec.Platform {
-	p := ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	p := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	switch p.Architecture {
 	case "arm64":
 		p.Variant = "v8"

@@ -19,6 +19,33 @@ const (
 	docEmpty      = "empty"
 )
 
+// DecodeOption changes how DecodeManifest, DecodeIndex, DecodeConfig and
+// DecodeDescriptor treat a document.
+type DecodeOption func(*checker)
+
+// Strict gives the specification's verdict, as Validate does: rules the
+// specification states as SHOULD, and the values of annotations and of
+// fields lading does not act on (creation times, Env entries, ports), are
+// errors. Without it a decode tolerates them, so images that other tools
+// write can be read; only what breaks integrity or safety stops it.
+func Strict() DecodeOption {
+	return func(c *checker) { c.strict = true }
+}
+
+// Warnings appends to *w what a (non-strict) decode tolerated, so a reader
+// can report it.
+func Warnings(w *ValidationErrors) DecodeOption {
+	return func(c *checker) { c.warnOut = w }
+}
+
+func newChecker(doc string, opts []DecodeOption) *checker {
+	c := &checker{doc: doc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
 // parse applies the size cap and parses data into a tree. A problem is
 // returned as the error of c.
 func parse(c *checker, data []byte) (*object, error) {
@@ -33,18 +60,25 @@ func parse(c *checker, data []byte) (*object, error) {
 	return o, nil
 }
 
-// DecodeManifest parses and strictly validates an image manifest, OCI or
-// Docker schema 2; the document's mediaType field decides which, and a
-// document without one is held to the OCI rules. A schema 1 manifest matches
-// errdef.ErrUnsupported, input over MaxDocumentBytes errdef.ErrTooLarge, and
-// any broken rule errdef.ErrInvalid; rule problems come as ValidationErrors,
-// all of them at once.
-func DecodeManifest(data []byte) (*ocispec.Manifest, error) {
-	return decodeManifest("", data)
+// DecodeManifest parses and validates an image manifest, OCI or Docker
+// schema 2; the document's mediaType field decides which, and a document
+// without one is held to the OCI rules. Keys must match the fields exactly: a
+// key that differs from a field only in case is refused, so every reader of
+// the document sees the same references.
+//
+// A decode tolerates what the specification states as SHOULD and the values
+// of fields lading does not act on (annotations, creation times, Env
+// entries, ports; see Strict and Warnings), so images other tools write can
+// be read. A schema 1 manifest matches errdef.ErrUnsupported, input over
+// MaxDocumentBytes errdef.ErrTooLarge, and any other broken rule
+// errdef.ErrInvalid; rule problems come as ValidationErrors, all of them at
+// once.
+func DecodeManifest(data []byte, opts ...DecodeOption) (*ocispec.Manifest, error) {
+	return decodeManifest("", data, opts)
 }
 
-func decodeManifest(want string, data []byte) (*ocispec.Manifest, error) {
-	c := &checker{doc: docManifest}
+func decodeManifest(want string, data []byte, opts []DecodeOption) (*ocispec.Manifest, error) {
+	c := newChecker(docManifest, opts)
 	o, err := parse(c, data)
 	if err != nil {
 		return nil, err
@@ -56,15 +90,14 @@ func decodeManifest(want string, data []byte) (*ocispec.Manifest, error) {
 	return m, nil
 }
 
-// DecodeIndex parses and strictly validates an image index or a Docker
-// manifest list; the document's mediaType field decides which, and a document
+// DecodeIndex parses and validates an image index or a Docker manifest list; the document's mediaType field decides which, and a document
 // without one is held to the OCI rules. Errors are as for DecodeManifest.
-func DecodeIndex(data []byte) (*ocispec.Index, error) {
-	return decodeIndex("", data)
+func DecodeIndex(data []byte, opts ...DecodeOption) (*ocispec.Index, error) {
+	return decodeIndex("", data, opts)
 }
 
-func decodeIndex(want string, data []byte) (*ocispec.Index, error) {
-	c := &checker{doc: docIndex}
+func decodeIndex(want string, data []byte, opts []DecodeOption) (*ocispec.Index, error) {
+	c := newChecker(docIndex, opts)
 	o, err := parse(c, data)
 	if err != nil {
 		return nil, err
@@ -76,17 +109,18 @@ func decodeIndex(want string, data []byte) (*ocispec.Index, error) {
 	return idx, nil
 }
 
-// DecodeConfig parses and strictly validates an image configuration, OCI or
-// Docker (the two share one format). Because the Docker format omits
+// DecodeConfig parses and validates an image configuration, OCI or Docker
+// (the two share one format), tolerating what DecodeManifest tolerates. Because the Docker format omits
 // rootfs.diff_ids for an image without layers, DecodeConfig accepts that
 // omission; Validate with ocispec.MediaTypeImageConfig does not. Any OPTIONAL
 // field may be null, which means absent. Errors are as for DecodeManifest.
-func DecodeConfig(data []byte) (*ocispec.Image, error) {
-	return decodeConfig(false, data)
+func DecodeConfig(data []byte, opts ...DecodeOption) (*ocispec.Image, error) {
+	return decodeConfig(false, data, opts)
 }
 
-func decodeConfig(requireDiffIDs bool, data []byte) (*ocispec.Image, error) {
-	c := &checker{doc: docConfig, nullIsAbsent: true}
+func decodeConfig(requireDiffIDs bool, data []byte, opts []DecodeOption) (*ocispec.Image, error) {
+	c := newChecker(docConfig, opts)
+	c.nullIsAbsent = true
 	o, err := parse(c, data)
 	if err != nil {
 		return nil, err
@@ -98,10 +132,10 @@ func decodeConfig(requireDiffIDs bool, data []byte) (*ocispec.Image, error) {
 	return img, nil
 }
 
-// DecodeDescriptor parses and strictly validates a standalone descriptor
-// (media type application/vnd.oci.descriptor.v1+json).
-func DecodeDescriptor(data []byte) (ocispec.Descriptor, error) {
-	c := &checker{doc: docDescriptor}
+// DecodeDescriptor parses and validates a standalone descriptor (media type
+// application/vnd.oci.descriptor.v1+json).
+func DecodeDescriptor(data []byte, opts ...DecodeOption) (ocispec.Descriptor, error) {
+	c := newChecker(docDescriptor, opts)
 	o, err := parse(c, data)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -116,7 +150,7 @@ func DecodeDescriptor(data []byte) (ocispec.Descriptor, error) {
 // ValidateLayoutHeader validates the content of an oci-layout file: a JSON
 // object whose imageLayoutVersion is "1.0.0". Other fields are allowed.
 func ValidateLayoutHeader(data []byte) error {
-	c := &checker{doc: docLayout}
+	c := &checker{doc: docLayout, strict: true}
 	o, err := parse(c, data)
 	if err != nil {
 		return err
@@ -131,9 +165,11 @@ func validateLayout(c *checker, o *object) {
 	}
 }
 
-// Validate validates a document of the given media type: an OCI or Docker
-// manifest, index or manifest list, an image configuration (OCI or Docker),
-// a descriptor, an oci-layout header, or the empty JSON blob `{}`.
+// Validate validates a document of the given media type strictly, giving the
+// specification's verdict (rules stated as SHOULD are errors too; see
+// Strict): an OCI or Docker manifest, index or manifest list, an image
+// configuration (OCI or Docker), a descriptor, an oci-layout header, or the
+// empty JSON blob `{}`.
 //
 // With mediaType "", the document decides: its mediaType field if it has one,
 // otherwise its shape ("digest" and "size" without "schemaVersion" mean a
@@ -141,8 +177,11 @@ func validateLayout(c *checker, o *object) {
 // "rootfs" a configuration, "imageLayoutVersion" an oci-layout header). A configuration recognised by shape is held to the rules shared by
 // the OCI and Docker formats, as in DecodeConfig.
 //
-// A media type lading cannot validate, or a schema 1 manifest, matches
-// errdef.ErrUnsupported. Broken rules come as ValidationErrors matching
+// A digest of an algorithm lading does not know is valid when it matches the
+// digest grammar (descriptor.md says implementations SHOULD allow it);
+// fetching or verifying such content is what lading refuses, with
+// errdef.ErrUnsupported. A media type lading cannot validate, or a schema 1
+// manifest, matches errdef.ErrUnsupported. Broken rules come as ValidationErrors matching
 // errdef.ErrInvalid.
 //
 // Unknown fields are ignored, as the specification requires, except that a
@@ -154,19 +193,19 @@ func Validate(mediaType string, data []byte) error {
 	case mediaType == "":
 		return validateSniffed(data)
 	case IsManifest(mediaType):
-		_, err := decodeManifest(mediaType, data)
+		_, err := decodeManifest(mediaType, data, strict)
 		return err
 	case IsIndex(mediaType):
-		_, err := decodeIndex(mediaType, data)
+		_, err := decodeIndex(mediaType, data, strict)
 		return err
 	case mediaType == ocispec.MediaTypeImageConfig:
-		_, err := decodeConfig(true, data)
+		_, err := decodeConfig(true, data, strict)
 		return err
 	case mediaType == MediaTypeDockerConfig:
-		_, err := decodeConfig(false, data)
+		_, err := decodeConfig(false, data, strict)
 		return err
 	case mediaType == ocispec.MediaTypeDescriptor:
-		_, err := DecodeDescriptor(data)
+		_, err := DecodeDescriptor(data, strict...)
 		return err
 	case mediaType == ocispec.MediaTypeLayoutHeader:
 		return ValidateLayoutHeader(data)
@@ -181,7 +220,7 @@ func Validate(mediaType string, data []byte) error {
 // validateEmpty checks the content of the empty descriptor: the empty JSON
 // object.
 func validateEmpty(data []byte) error {
-	c := &checker{doc: docEmpty}
+	c := &checker{doc: docEmpty, strict: true}
 	o, err := parse(c, data)
 	if err != nil {
 		return err
@@ -191,6 +230,9 @@ func validateEmpty(data []byte) error {
 	}
 	return c.err()
 }
+
+// strict is the option list of Validate.
+var strict = []DecodeOption{Strict()}
 
 // kind is what a document was recognised as.
 type kind int
@@ -241,7 +283,7 @@ func sniff(o *object) (kind, string) {
 }
 
 func validateSniffed(data []byte) error {
-	c := &checker{doc: "document"}
+	c := &checker{doc: "document", strict: true}
 	o, err := parse(c, data)
 	if err != nil {
 		return err

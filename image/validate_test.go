@@ -83,8 +83,12 @@ func TestManifestRules(t *testing.T) {
 		{name: "sha512 short", mutate: fns(set("layers/1/digest", "sha512:"+strings.Repeat("a", 64))), wantPath: "manifest.layers[1].digest", wantRule: "128 lowercase hexadecimal"},
 		{name: "digest no colon", mutate: fns(set("layers/1/digest", "sha256")), wantPath: "manifest.layers[1].digest", wantRule: "want algorithm:encoded"},
 		{name: "digest bad encoded chars", mutate: fns(set("layers/1/digest", "multihash+base58:Qm/x")), wantPath: "manifest.layers[1].digest", wantRule: "encoded part"},
-		{name: "digest unknown algorithm", mutate: fns(set("layers/1/digest", "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8")), wantPath: "manifest.layers[1].digest", wantRule: "unsupported digest algorithm", wantErr: errUnsupported},
-		{name: "digest blake3", mutate: fns(set("layers/1/digest", "blake3:"+dgB[7:])), wantPath: "manifest.layers[1].digest", wantRule: "blake3 digests are not supported", wantErr: errUnsupported},
+		// descriptor.md: implementations SHOULD allow digests of algorithms
+		// they do not know, as long as they match the grammar.
+		{name: "digest unknown algorithm", mutate: fns(set("layers/1/digest", "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"))},
+		{name: "digest sha256+b64u", mutate: fns(set("layers/1/digest", "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"))},
+		{name: "digest blake3", mutate: fns(set("layers/1/digest", "blake3:"+dgB[7:]))},
+		{name: "digest bad grammar", mutate: fns(set("layers/1/digest", "multihash+:Qm")), wantPath: "manifest.layers[1].digest", wantRule: "algorithm must be"},
 		{name: "layers missing", mutate: fns(del("layers")), wantPath: "manifest.layers", wantRule: "required"},
 		{name: "layers null", mutate: fns(set("layers", nil)), wantPath: "manifest.layers", wantRule: "must be an array, got null"},
 		{name: "layer not object", mutate: fns(set("layers/0", "x")), wantPath: "manifest.layers[0]", wantRule: "must be a descriptor object"},
@@ -134,7 +138,7 @@ func TestArtifactManifestRules(t *testing.T) {
 func TestDockerManifestRules(t *testing.T) {
 	runRules(t, baseDockerManifest, MediaTypeDockerManifest, []ruleCase{
 		{name: "valid"},
-		{name: "no layers", mutate: fns(set("layers", []any{}))},
+		{name: "no layers", mutate: fns(set("layers", []any{})), wantPath: "manifest.layers", wantRule: "at least one entry"},
 		{name: "foreign layer with urls", mutate: fns(set("layers/0/mediaType", MediaTypeDockerForeignLayer), set("layers/0/urls", []any{"https://mcr.microsoft.com/l"}))},
 		{name: "mediaType missing", mutate: fns(del("mediaType")), wantPath: "manifest.mediaType", wantRule: "required"},
 		{name: "mediaType OCI", mutate: fns(set("mediaType", ocispec.MediaTypeImageManifest)), wantPath: "manifest.mediaType", wantRule: "must be " + MediaTypeDockerManifest},
@@ -151,7 +155,7 @@ func TestIndexRules(t *testing.T) {
 		{name: "nested index", mutate: fns(set("manifests/1", desc(ocispec.MediaTypeImageIndex, dgB, 3)))},
 		{name: "manifests missing", mutate: fns(del("manifests")), wantPath: "index.manifests", wantRule: "required"},
 		{name: "manifests object", mutate: fns(set("manifests", map[string]any{})), wantPath: "index.manifests", wantRule: "must be an array, got object"},
-		{name: "schemaVersion 1", mutate: fns(set("schemaVersion", 1)), wantPath: "index.schemaVersion", wantRule: "schema 1", wantErr: errUnsupported},
+		{name: "schemaVersion 1", mutate: fns(set("schemaVersion", 1)), wantPath: "index.schemaVersion", wantRule: "must be 2, got 1"},
 		{name: "mediaType manifest", mutate: fns(set("mediaType", ocispec.MediaTypeImageManifest)), wantPath: "index.mediaType", wantRule: "must be " + ocispec.MediaTypeImageIndex},
 		{name: "ambiguous layers", mutate: fns(set("layers", []any{})), wantPath: "index.layers", wantRule: "ambiguous"},
 		{name: "ambiguous config", mutate: fns(set("config", map[string]any{})), wantPath: "index.config", wantRule: "ambiguous"},
@@ -204,7 +208,7 @@ func TestConfigRules(t *testing.T) {
 		{name: "rootfs type", mutate: fns(set("rootfs/type", "layer")), wantPath: "config.rootfs.type", wantRule: `must be "layers"`},
 		{name: "rootfs type missing", mutate: fns(del("rootfs/type")), wantPath: "config.rootfs.type", wantRule: "required"},
 		{name: "diff_id bad", mutate: fns(set("rootfs/diff_ids/1", "sha256:nope")), wantPath: "config.rootfs.diff_ids[1]", wantRule: "invalid sha256 digest"},
-		{name: "diff_id unknown algorithm", mutate: fns(set("rootfs/diff_ids/0", "md5:d41d8cd98f00b204e9800998ecf8427e")), wantPath: "config.rootfs.diff_ids[0]", wantRule: "unsupported digest algorithm", wantErr: errUnsupported},
+		{name: "diff_id unknown algorithm", mutate: fns(set("rootfs/diff_ids/0", "md5:d41d8cd98f00b204e9800998ecf8427e"))},
 		{name: "diff_ids missing", mutate: fns(del("rootfs/diff_ids")), wantPath: "config.rootfs.diff_ids", wantRule: "required"},
 		{name: "diff_ids empty", mutate: fns(set("rootfs/diff_ids", []any{}))},
 		{name: "history created", mutate: fns(set("history/0/created", "x")), wantPath: "config.history[0].created", wantRule: "RFC 3339"},
@@ -347,19 +351,70 @@ func TestProblemCap(t *testing.T) {
 	}
 }
 
-// TestExactKeys checks that keys differing only in case neither fill nor
-// shadow the fields, as encoding/json's case-insensitive matching would.
+// TestExactKeys checks that a key differing only in case from a field is
+// refused, when reading too: encoding/json's case-insensitive matching would
+// let it fill or shadow the field, so two readers would see different blobs.
 func TestExactKeys(t *testing.T) {
 	m := doc(t, baseOCIManifest)
 	set("MediaType", "application/evil")(t, m)
 	set("SchemaVersion", 1)(t, m)
 	set("Layers", []any{})(t, m)
-	mf, err := DecodeManifest(encode(t, m))
-	if err != nil {
-		t.Fatal(err)
+	data := encode(t, m)
+	_, err := DecodeManifest(data)
+	for _, k := range []string{"MediaType", "SchemaVersion", "Layers"} {
+		checkProblem(t, err, "manifest."+k, "differs only in case", errInvalid)
 	}
-	if mf.MediaType != ocispec.MediaTypeImageManifest || mf.SchemaVersion != 2 || len(mf.Layers) != 2 {
-		t.Errorf("case-variant keys leaked into the result: %+v", mf)
+	checkProblem(t, Validate("", data), "manifest.Layers", "differs only in case", errInvalid)
+
+	idx := doc(t, baseOCIIndex)
+	set("Manifests", []any{})(t, idx)
+	_, err = DecodeIndex(encode(t, idx))
+	checkProblem(t, err, "index.Manifests", "differs only in case", errInvalid)
+
+	cfg := doc(t, baseConfig)
+	set("RootFS", map[string]any{"type": "layers", "diff_ids": []any{}})(t, cfg)
+	_, err = DecodeConfig(encode(t, cfg))
+	checkProblem(t, err, "config.RootFS", "differs only in case", errInvalid)
+}
+
+// TestReadIsTolerant checks that what the specification states as SHOULD,
+// and values lading does not act on, stop a validation but not a read,
+// which reports them as warnings.
+func TestReadIsTolerant(t *testing.T) {
+	m := doc(t, baseOCIManifest)
+	set("annotations/"+ocispec.AnnotationBaseImageDigest, "")(t, m) // what buildah 1.28 writes
+	set("annotations/"+ocispec.AnnotationCreated, "yesterday")(t, m)
+	data := encode(t, m)
+	checkProblem(t, Validate(ocispec.MediaTypeImageManifest, data), `manifest.annotations["org.opencontainers.image.base.digest"]`, "invalid digest", errInvalid)
+	checkProblem(t, Validate(ocispec.MediaTypeImageManifest, data), `manifest.annotations["org.opencontainers.image.created"]`, "RFC 3339", errInvalid)
+	var warns ValidationErrors
+	mf, err := DecodeManifest(data, Warnings(&warns))
+	if err != nil {
+		t.Fatalf("read refused: %v", err)
+	}
+	if len(warns) != 2 || len(mf.Layers) != 2 {
+		t.Fatalf("warnings %v", warns)
+	}
+	checkProblem(t, warns, `manifest.annotations["org.opencontainers.image.base.digest"]`, "invalid digest", errInvalid)
+	if _, err := DecodeManifest(data, Strict()); err == nil {
+		t.Error("a strict decode accepted the annotations")
+	}
+
+	cfg := doc(t, baseConfig)
+	set("created", "last week")(t, cfg)
+	set("config/Env", []any{"NOVALUE"})(t, cfg)
+	set("config/ExposedPorts", map[string]any{"http": map[string]any{}})(t, cfg)
+	cdata := encode(t, cfg)
+	warns = nil
+	if _, err := DecodeConfig(cdata, Warnings(&warns)); err != nil || len(warns) != 3 {
+		t.Fatalf("config read: %v, warnings %v", err, warns)
+	}
+	checkProblem(t, Validate(ocispec.MediaTypeImageConfig, cdata), "config.config.Env[0]", "KEY=value", errInvalid)
+
+	// What breaks integrity stops a read too.
+	set("rootfs/diff_ids/0", "sha256:short")(t, cfg)
+	if _, err := DecodeConfig(encode(t, cfg)); err == nil {
+		t.Error("a malformed diff_id was read")
 	}
 }
 
@@ -524,7 +579,7 @@ func TestValidateDescriptor(t *testing.T) {
 		{"no media type", func(d *ocispec.Descriptor) { d.MediaType = "" }, "index.manifests[0].mediaType", "required", errInvalid},
 		{"bad media type", func(d *ocispec.Descriptor) { d.MediaType = "a/b/c" }, "index.manifests[0].mediaType", "RFC 6838", errInvalid},
 		{"no digest", func(d *ocispec.Descriptor) { d.Digest = "" }, "index.manifests[0].digest", "required", errInvalid},
-		{"unknown algorithm", func(d *ocispec.Descriptor) { d.Digest = "foo:bar" }, "index.manifests[0].digest", "unsupported", errUnsupported},
+		{"bad algorithm", func(d *ocispec.Descriptor) { d.Digest = "Foo:bar" }, "index.manifests[0].digest", "algorithm must be", errInvalid},
 		{"negative size", func(d *ocispec.Descriptor) { d.Size = -5 }, "index.manifests[0].size", "must not be negative", errInvalid},
 		{"bad url", func(d *ocispec.Descriptor) { d.URLs = []string{"x"} }, "index.manifests[0].urls[0]", "absolute URI", errInvalid},
 		{"data mismatch", func(d *ocispec.Descriptor) { d.Data = []byte("0123456789") }, "index.manifests[0].data", "hashes to", errInvalid},
@@ -570,11 +625,14 @@ func TestValidMediaType(t *testing.T) {
 	}
 }
 
-func TestManifestWithoutLayersIsValid(t *testing.T) {
-	// manifest.md: layers SHOULD have an entry; umoci new writes none.
-	doc := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
-		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`
-	if err := Validate("", []byte(doc)); err != nil {
-		t.Fatalf("manifest with no layers: %v", err)
+func TestManifestWithoutLayers(t *testing.T) {
+	// manifest.md: layers SHOULD have an entry (the schema's minItems), but
+	// umoci new writes none: invalid to a validation, readable.
+	doc := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+	checkProblem(t, Validate("", doc), "manifest.layers", "at least one entry", errInvalid)
+	var warns ValidationErrors
+	if m, err := DecodeManifest(doc, Warnings(&warns)); err != nil || m.Layers == nil || len(warns) != 1 {
+		t.Fatalf("manifest with no layers: %v, %v", err, warns)
 	}
 }

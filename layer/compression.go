@@ -3,6 +3,7 @@ package layer
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,24 +73,96 @@ func Detect(br *bufio.Reader) Compression {
 // Decompress returns the uncompressed stream of a layer blob, detecting
 // gzip or zstd by magic bytes. Closing it releases the decompressor, not r.
 // Memory stays bounded whatever the input: zstd windows are capped.
+//
+// A compressed stream that does not decompress (a bad checksum, a truncated
+// or garbled frame) fails with an error matching errdef.ErrInvalid that says
+// the data is corrupt; an error of r itself (a digest mismatch found by a
+// verifying reader, a cancelled context) is passed on as it is.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	src := &sourceReader{r: r}
+	br := bufio.NewReaderSize(src, 1<<16)
 	c := Detect(br)
 	switch c {
 	case Gzip:
 		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
 		if err != nil {
-			return nil, c, fmt.Errorf("gzip layer: %w: %v", errdef.ErrInvalid, err)
+			return nil, c, corrupt(c, src, err)
 		}
-		return zr, c, nil
+		return &decompressed{ReadCloser: zr, c: c, src: src}, c, nil
 	case Zstd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20), zstd.WithDecoderLowmem(false))
 		if err != nil {
-			return nil, c, fmt.Errorf("zstd layer: %w: %v", errdef.ErrInvalid, err)
+			return nil, c, corrupt(c, src, err)
 		}
-		return zstdReadCloser{zr}, c, nil
+		return &decompressed{ReadCloser: zstdReadCloser{zr}, c: c, src: src}, c, nil
 	}
 	return io.NopCloser(br), None, nil
+}
+
+// sourceReader remembers the error its reader returned, so that errors of
+// the source can be told from errors of the decompressor.
+type sourceReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *sourceReader) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// corrupt classifies an error of the decompressor.
+func corrupt(c Compression, src *sourceReader, err error) error {
+	if serr := src.failure(); serr != nil && errors.Is(err, serr) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &CorruptError{Compression: c, Err: err}
+}
+
+// CorruptError is a compressed layer stream that does not decompress: a bad
+// checksum, a truncated or garbled frame. It matches errdef.ErrInvalid.
+type CorruptError struct {
+	Compression Compression
+	// Err is the decompressor's error.
+	Err error
+}
+
+// Error says which compression failed, and how.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%v data is corrupt: %v", e.Compression, e.Err)
+}
+
+// Unwrap returns errdef.ErrInvalid and the decompressor's error.
+func (e *CorruptError) Unwrap() []error { return []error{errdef.ErrInvalid, e.Err} }
+
+// decompressed is a decompressing reader whose errors are classified.
+type decompressed struct {
+	io.ReadCloser
+	c   Compression
+	src *sourceReader
+}
+
+func (d *decompressed) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = corrupt(d.c, d.src, err)
+	}
+	return n, err
 }
 
 type zstdReadCloser struct{ *zstd.Decoder }

@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/lading-oci/lading/progress"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +37,16 @@ type Options struct {
 	// UID and GID, when set, replace the owner of every entry. Nil keeps the
 	// owner found on the filesystem.
 	UID, GID *int
+	// Exclude lists paths to leave out, relative to the directory, in the
+	// syntax and with the semantics of a .dockerignore file (docker's
+	// matching rules: "**", "!" exceptions, later patterns win). A
+	// directory left out is left out whole unless an exception brings back
+	// something below it, which is then written with its directories.
+	Exclude []string
+	// Progress, when set, receives the layer's progress: Started with the
+	// estimated size of the uncompressed tar, Running as it is written,
+	// Finished. Estimating walks the directory once more.
+	Progress progress.Func
 }
 
 // Result describes a layer that was written.
@@ -91,11 +104,15 @@ func Create(ctx context.Context, dir string, w io.Writer, opts Options) (Result,
 		return Result{}, err
 	}
 	defer fw.close()
+	p.track(dir, opts)
 	if err := fw.create(); err != nil {
 		p.abort()
+		p.done(err)
 		return Result{}, err
 	}
-	return p.finish()
+	res, err := p.finish()
+	p.done(err)
+	return res, err
 }
 
 // packer is the output side of a layer: a tar writer whose bytes are hashed
@@ -107,6 +124,54 @@ type packer struct {
 	zw   io.WriteCloser
 	out  hashCounter
 	comp Compression
+
+	progress progress.Func
+	total    int64
+}
+
+// progressID names a layer being written in progress events.
+const progressID = "layer"
+
+// track starts reporting progress, when asked for, with the estimated tar
+// size of dir.
+func (p *packer) track(dir string, opts Options) {
+	if opts.Progress == nil {
+		return
+	}
+	p.progress = opts.Progress
+	p.total = estimateTar(dir)
+	p.raw.report = func(n int64) {
+		p.progress.Report(progress.Event{ID: progressID, Name: "layer", State: progress.Running, Current: n, Total: p.total})
+	}
+	p.progress.Start(progressID, "layer", p.total)
+}
+
+// done reports the end of the layer.
+func (p *packer) done(err error) {
+	p.progress.Finish(progressID, "layer", p.raw.n, p.total, err)
+}
+
+// estimateTar estimates the tar size of the tree under dir: a header per
+// entry and each file's content in 512-byte blocks; -1 if it cannot be
+// walked.
+func estimateTar(dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		n += 512
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += (fi.Size() + 511) &^ 511
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return -1
+	}
+	return n + 1024
 }
 
 // hashCounter hashes (unless h is nil) and counts what passes through it
@@ -115,6 +180,8 @@ type hashCounter struct {
 	h    hash.Hash
 	n    int64
 	next io.Writer
+	// report, when set, is told the count after each write.
+	report func(n int64)
 }
 
 func (c *hashCounter) Write(b []byte) (int, error) {
@@ -123,6 +190,9 @@ func (c *hashCounter) Write(b []byte) (int, error) {
 		c.h.Write(b[:n])
 	}
 	c.n += int64(n)
+	if c.report != nil {
+		c.report(c.n)
+	}
 	return n, err
 }
 

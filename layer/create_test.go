@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/progress"
 	"io"
 	"net"
 	"os"
@@ -572,4 +573,59 @@ func TestCopyFileSizeChange(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCreateExclude(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		".git/config": "x", "src/main.go": "package main", "src/debug.log": "log", "keep.log": "k", "other.log": "o",
+		"build/out.bin": "bin", "build/keep/me.txt": "me", "node_modules/a/b.js": "js", "docs/readme.md": "r",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	var events []progress.Event
+	_, err := Create(context.Background(), dir, &buf, Options{
+		Exclude:  []string{".git", "**/*.log", "!keep.log", "build", "!build/keep/me.txt", "node_modules/"},
+		Progress: func(e progress.Event) { events = append(events, e) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range readEntries(t, buf.Bytes()) {
+		names = append(names, e.hdr.Name)
+	}
+	want := []string{"build/", "build/keep/", "build/keep/me.txt", "docs/", "docs/readme.md", "keep.log", "src/", "src/main.go"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("entries %v, want %v", names, want)
+	}
+	if len(events) < 3 || events[0].State != progress.Started || events[len(events)-1].State != progress.Finished ||
+		events[len(events)-1].Current != int64(len(readTar(t, buf.Bytes()))) {
+		t.Errorf("progress events %+v", events)
+	}
+	if _, err := Create(context.Background(), dir, io.Discard, Options{Exclude: []string{"["}}); !errors.Is(err, errdef.ErrInvalid) {
+		t.Errorf("bad pattern: %v", err)
+	}
+}
+
+// readTar returns the uncompressed bytes of a layer.
+func readTar(t *testing.T, blob []byte) []byte {
+	t.Helper()
+	rc, _, err := Decompress(bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -9,9 +9,13 @@ import (
 type DiffOptions struct {
 	// Options control the output as for Create.
 	Options
-	// IgnoreOwner compares entries without their uid and gid, for trees
-	// unpacked without the privilege to set owners.
-	IgnoreOwner bool
+	// Rootless is for a dir that a rootless unpack made from base (see
+	// unpack.Options.Rootless): what such an unpack cannot reproduce is not
+	// a change. Owners are not compared, and a written entry keeps the owner
+	// base gives it (an entry new to the tree gets Options.UID and GID, else
+	// 0:0, as the unprivileged user is root inside the container); a
+	// character or block device of base that dir lacks is not a deletion.
+	Rootless bool
 	// IgnoreXattrs compares entries without their extended attributes, for
 	// trees unpacked where those could not be set or where the filesystem
 	// adds its own (such as security labels).

@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"path"
@@ -52,13 +54,21 @@ type Entry struct {
 type Tree struct {
 	root *node
 	gen  int // number of layers applied; entries remember the one that wrote them
+	seq  int // index of the tar header being applied, within its layer
 	size int
+	// skipDigests leaves Entry.Digest empty instead of hashing content.
+	skipDigests bool
 }
 
 type node struct {
 	Entry
 	gen      int
+	seq      int              // the header that wrote the entry: gen and seq
 	children map[string]*node // directories only
+	// src is the header that wrote the content of a regular file: its own
+	// for a file, its target's for a hard link, so the names of one inode
+	// share it.
+	src [2]int
 }
 
 // NewTree returns the tree of an empty root directory.
@@ -147,6 +157,7 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 	}
 	defer rc.Close()
 	t.gen++
+	t.seq = -1
 	tr := tar.NewReader(rc)
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
@@ -154,12 +165,18 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		t.seq++
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// Read what follows the end marker too, so a compressed
+			// stream's trailer (its checksum) is checked.
+			if _, err := io.CopyBuffer(io.Discard, rc, *bufp); err != nil {
+				return fmt.Errorf("layer: after the end of the archive: %w", err)
+			}
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("layer: reading tar entry: %w: %v", errdef.ErrInvalid, err)
+			return fmt.Errorf("layer: reading tar entry: %w", readFailure(err))
 		}
 		p := cleanPath(hdr.Name)
 		dir, base := path.Split(p)
@@ -188,16 +205,22 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 				e.Xattrs[name] = v
 			}
 		}
+		src := [2]int{t.gen, t.seq}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse: // the reader turns the old TypeRegA into TypeReg
 			e.Type = tar.TypeReg
-			h := sha256.New()
+			var h hash.Hash = discard{}
+			if !t.skipDigests {
+				h = sha256.New()
+			}
 			n, err := io.CopyBuffer(h, tr, *bufp)
 			if err != nil {
-				return fmt.Errorf("layer: reading %s: %w: %v", hdr.Name, errdef.ErrInvalid, err)
+				return fmt.Errorf("layer: reading %s: %w", hdr.Name, readFailure(err))
 			}
 			e.Size = n
-			e.Digest = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+			if !t.skipDigests {
+				e.Digest = digest.NewDigestFromBytes(digest.SHA256, h.Sum(nil))
+			}
 		case tar.TypeDir, tar.TypeFifo:
 		case tar.TypeChar, tar.TypeBlock:
 		case tar.TypeSymlink:
@@ -212,13 +235,38 @@ func (t *Tree) Apply(ctx context.Context, r io.Reader) error {
 			link.Hardlink = target.Path
 			link.Xattrs = maps.Clone(link.Xattrs)
 			e = link
+			src = target.src
 		default:
 			return fmt.Errorf("layer: entry %s: %w: tar type %q", hdr.Name, errdef.ErrUnsupported, hdr.Typeflag)
 		}
-		if err := t.put(e); err != nil {
+		if err := t.put(e, src); err != nil {
 			return err
 		}
 	}
+}
+
+// discard is a hash.Hash that hashes nothing, for a Tree that skips
+// digests.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) Sum(b []byte) []byte         { return b }
+func (discard) Reset()                      {}
+func (discard) Size() int                   { return 0 }
+func (discard) BlockSize() int              { return 1 }
+
+// readFailure classifies an error met reading a layer's tar stream: an
+// error that already has a category (a corrupt compressed stream, a digest
+// mismatch found by a verifying reader, a cancelled context) keeps it; any
+// other (a malformed or truncated archive) is errdef.ErrInvalid.
+func readFailure(err error) error {
+	for _, cat := range []error{errdef.ErrInvalid, errdef.ErrDigestMismatch, errdef.ErrSizeMismatch, errdef.ErrTooLarge,
+		errdef.ErrUnsupported, errdef.ErrNotFound, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, cat) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", errdef.ErrInvalid, err)
 }
 
 // whiteout applies the whiteout named base in directory dir.
@@ -263,14 +311,15 @@ func (t *Tree) prune(n *node) bool {
 	return n.gen == t.gen || len(n.children) > 0
 }
 
-// put adds or replaces the entry e, creating missing parent directories.
-func (t *Tree) put(e Entry) error {
+// put adds or replaces the entry e, whose content came from the header
+// src, creating missing parent directories.
+func (t *Tree) put(e Entry, src [2]int) error {
 	if e.Path == "" {
 		if e.Type != tar.TypeDir {
 			return fmt.Errorf("layer: root entry: %w: type %q is not a directory", errdef.ErrInvalid, e.Type)
 		}
 		t.root.Entry = e
-		t.root.gen = t.gen
+		t.root.gen, t.root.seq = t.gen, t.seq
 		return nil
 	}
 	parent := t.root
@@ -296,10 +345,10 @@ func (t *Tree) put(e Entry) error {
 	old := parent.children[rest]
 	if old != nil && old.Type == tar.TypeDir && e.Type == tar.TypeDir {
 		old.Entry = e
-		old.gen = t.gen
+		old.gen, old.seq = t.gen, t.seq
 		return nil
 	}
-	n := &node{Entry: e, gen: t.gen}
+	n := &node{Entry: e, gen: t.gen, seq: t.seq, src: src}
 	if e.Type == tar.TypeDir {
 		n.children = map[string]*node{}
 	}

@@ -196,3 +196,19 @@ func FuzzTreeApply(f *testing.F) {
 		}
 	})
 }
+
+// TestTreeApplyCorruptCompression checks that the tree reads a compressed
+// layer to its end, so a bad gzip checksum after the tar end marker is
+// found.
+func TestTreeApplyCorruptCompression(t *testing.T) {
+	raw := newTarBuilder(t).File("f", strings.Repeat("payload ", 5000), 0o644).Bytes()
+	blob := compressed(t, raw, Gzip)
+	if err := NewTree().Apply(context.Background(), bytes.NewReader(blob)); err != nil {
+		t.Fatalf("intact layer: %v", err)
+	}
+	blob[len(blob)-1] ^= 0xff
+	err := NewTree().Apply(context.Background(), bytes.NewReader(blob))
+	if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("corrupt gzip trailer: err = %v, want ErrInvalid saying corrupt", err)
+	}
+}

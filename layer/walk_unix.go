@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/moby/patternmatcher"
 	"maps"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ type fsWalker struct {
 	// is. Headers before flushed are already written.
 	pending []tar.Header
 	flushed int
+
+	// excl holds Options.Exclude; nil when nothing is excluded.
+	excl *patternmatcher.PatternMatcher
 }
 
 // fsEntry is one directory entry as found on disk.
@@ -54,6 +58,9 @@ type fsEntry struct {
 	fd     int // open descriptor of a regular file or directory, else -1
 	target string
 	xattrs map[string]string
+	// excluded marks a directory left out that is walked only for
+	// exceptions below it: it is written only if one is.
+	excluded bool
 }
 
 func newFSWalker(ctx context.Context, dir string, p *packer, opts Options) (*fsWalker, error) {
@@ -74,7 +81,31 @@ func newFSWalker(ctx context.Context, dir string, p *packer, opts Options) (*fsW
 	if opts.Timestamp != nil {
 		w.clamp = opts.Timestamp.Truncate(time.Second)
 	}
+	if len(opts.Exclude) > 0 {
+		pm, err := patternmatcher.New(opts.Exclude)
+		if err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("layer: exclude patterns: %w: %v", errdef.ErrInvalid, err)
+		}
+		w.excl = pm
+	}
 	return w, nil
+}
+
+// excluded reports whether the entry at rel is left out, and, for a
+// directory, whether the walk must still look inside it for exceptions.
+func (w *fsWalker) excluded(rel string, dir bool) (skip, descend bool, err error) {
+	if w.excl == nil {
+		return false, false, nil
+	}
+	m, err := w.excl.MatchesOrParentMatches(rel)
+	if err != nil {
+		return false, false, fmt.Errorf("layer: exclude patterns on %s: %w", rel, err)
+	}
+	if !m {
+		return false, false, nil
+	}
+	return true, dir && w.excl.Exclusions(), nil
 }
 
 func (w *fsWalker) close() {
@@ -142,6 +173,13 @@ func (w *fsWalker) walkDir(dirfd int, rel string, mtime time.Time, base *node) e
 		if base != nil {
 			bc = base.children[name]
 		}
+		skip, descend, err := w.excluded(prefix+name, de.IsDir())
+		if err != nil {
+			return err
+		}
+		if skip && !descend {
+			continue
+		}
 		e, ok, err := w.open(dirfd, de, prefix+name)
 		if err != nil {
 			return err
@@ -149,6 +187,7 @@ func (w *fsWalker) walkDir(dirfd int, rel string, mtime time.Time, base *node) e
 		if !ok {
 			continue
 		}
+		e.excluded = skip
 		if err := w.entry(&e, bc); err != nil {
 			if e.fd >= 0 {
 				unix.Close(e.fd)
@@ -165,11 +204,11 @@ func (w *fsWalker) entry(e *fsEntry, bc *node) error {
 	if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		var err error
 		if bc == nil || bc.Type == tar.TypeDir {
-			err = w.emit(e)
+			err = w.emit(e, nil)
 		} else {
 			var changed bool
 			if changed, err = w.changed(e, bc); err == nil && changed {
-				err = w.emit(e)
+				err = w.emit(e, bc)
 			}
 		}
 		if e.fd >= 0 {
@@ -182,10 +221,10 @@ func (w *fsWalker) entry(e *fsEntry, bc *node) error {
 	if bc != nil && bc.Type == tar.TypeDir {
 		sub = bc
 	}
-	hdr := w.header(e)
+	hdr := w.header(e, sub)
 	depth := len(w.pending)
-	changed := true
-	if sub != nil {
+	changed := !e.excluded
+	if sub != nil && !e.excluded {
 		var err error
 		if changed, err = w.changed(e, sub); err != nil {
 			return err
@@ -234,6 +273,8 @@ func (w *fsWalker) whiteouts(ents []os.DirEntry, prefix string, mtime time.Time,
 	for name, c := range base.children {
 		i, found := slices.BinarySearchFunc(ents, name, func(de os.DirEntry, n string) int { return strings.Compare(de.Name(), n) })
 		switch {
+		case !found && w.diff.Rootless && (c.Type == tar.TypeChar || c.Type == tar.TypeBlock):
+			kept++ // a rootless unpack does not make device nodes
 		case !found:
 			gone = append(gone, name)
 		case c.Type == tar.TypeDir && !ents[i].IsDir():
@@ -467,9 +508,23 @@ func typeflag(st *unix.Stat_t) byte {
 	return tar.TypeReg
 }
 
-// header fills the walker's reusable header for e.
-func (w *fsWalker) header(e *fsEntry) *tar.Header {
+// header fills the walker's reusable header for e, whose entry in the
+// base is bc (nil if none).
+func (w *fsWalker) header(e *fsEntry, bc *node) *tar.Header {
 	uid, gid := w.owner(&e.st)
+	if w.diff != nil && w.diff.Rootless {
+		// The owners on disk are the unpacking user's, not the image's.
+		uid, gid = 0, 0
+		if w.opts.UID != nil {
+			uid = *w.opts.UID
+		}
+		if w.opts.GID != nil {
+			gid = *w.opts.GID
+		}
+		if bc != nil {
+			uid, gid = bc.UID, bc.GID
+		}
+	}
 	typ := typeflag(&e.st)
 	h := tar.Header{
 		Typeflag: typ,
@@ -514,11 +569,11 @@ func (w *fsWalker) writeHeader(h *tar.Header) error {
 
 // emit writes a non-directory entry: a hard link to a name already
 // written, or the entry itself with its content.
-func (w *fsWalker) emit(e *fsEntry) error {
+func (w *fsWalker) emit(e *fsEntry, bc *node) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	hdr := w.header(e)
+	hdr := w.header(e, bc)
 	var id fileID
 	hardlinked := e.st.Nlink > 1
 	if hardlinked {
@@ -608,7 +663,7 @@ func (w *fsWalker) changed(e *fsEntry, bc *node) (bool, error) {
 	if typ != tar.TypeSymlink && int64(e.st.Mode&0o7777) != bc.Mode&0o7777 {
 		return true, nil
 	}
-	if !w.diff.IgnoreOwner {
+	if !w.diff.Rootless {
 		uid, gid := w.owner(&e.st)
 		if uid != bc.UID || gid != bc.GID {
 			return true, nil

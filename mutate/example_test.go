@@ -22,7 +22,7 @@ func ExampleBuild() {
 	_ = os.MkdirAll(filepath.Join(src, "etc"), 0o755)
 	_ = os.WriteFile(filepath.Join(src, "etc", "motd"), []byte("hello\n"), 0o644)
 
-	store, err := ocilayout.Init(filepath.Join(tmp, "images"))
+	store, err := ocilayout.Init(context.Background(), filepath.Join(tmp, "images"))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -22,5 +22,5 @@ func ExampleParse() {
 	// docker         path="" name="ghcr.io/org/app" tag="v1" -> ghcr.io/org/app:v1
 	// oci            path="/srv/images/app" name="" tag="stable" -> oci:/srv/images/app:stable
 	// docker-archive path="app.tar" name="docker.io/library/app" tag="v1" -> docker-archive:app.tar:docker.io/library/app:v1
-	// reference "Busybox": invalid: repository name "library/Busybox" must be lowercase
+	// reference "Busybox": invalid: repository name "Busybox" must be lowercase
 }

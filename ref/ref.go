@@ -31,23 +31,35 @@
 //
 // # Registry references
 //
-// The registry is the first path component when it contains '.' or ':', is
+// Registry references follow the reference grammar of
+// github.com/distribution/reference, the package docker uses, with docker's
+// normalisation: the registry is the first path component when it contains
+// '.' or ':' (a port, or an IPv6 address such as [::1]:5000), is
 // "localhost", or has an uppercase letter; otherwise it is docker.io, where
-// single-component names gain the "library/" prefix. index.docker.io is
-// written docker.io. Repository components must match the distribution
-// specification's grammar (lowercase). A reference with neither tag nor
+// single-component names gain the "library/" prefix ("alpine" is
+// docker.io/library/alpine:latest). index.docker.io is written docker.io;
+// Host gives the host that serves docker.io's API, registry-1.docker.io.
+// Repository components must be lowercase. A reference with neither tag nor
 // digest gets the tag "latest". String returns the fully qualified form
 // ("docker.io/library/busybox:latest"), without the docker:// prefix.
+//
+// A string without a scheme that is written as a path ("./img", "/srv/img")
+// is refused with advice to write oci:./img; LayoutHint gives the same
+// advice for a valid registry reference that also names a local directory.
 package ref
 
 import (
 	// Register the hashes go-digest validates digests of.
 	_ "crypto/sha256"
 	_ "crypto/sha512"
+	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/lading-oci/lading/errdef"
@@ -72,11 +84,8 @@ const (
 const (
 	DefaultRegistry = "docker.io"
 	DefaultTag      = "latest"
-)
-
-const (
-	maxTagLength  = 128
-	maxNameLength = 255
+	// DockerHubHost is the host that serves the registry API of docker.io.
+	DockerHubHost = "registry-1.docker.io"
 )
 
 // Reference is a parsed image reference. The zero value is not a valid
@@ -107,6 +116,21 @@ func (r Reference) Path() string { return r.path }
 // reference, or of the image named in a docker-archive reference; "" when
 // there is none.
 func (r Reference) Registry() string { return r.registry }
+
+// Host returns the host (with port, if any) to contact for the registry of
+// a registry reference: Registry, except that docker.io is served by
+// registry-1.docker.io.
+func (r Reference) Host() string { return RegistryHost(r.registry) }
+
+// RegistryHost returns the host that serves the registry API of registry:
+// DockerHubHost for docker.io (and its old name index.docker.io), registry
+// itself otherwise.
+func RegistryHost(registry string) string {
+	if registry == DefaultRegistry || registry == "index.docker.io" {
+		return DockerHubHost
+	}
+	return registry
+}
 
 // Repository returns the repository of a registry reference ("library/busybox"),
 // or of the image named in a docker-archive reference; "" when there is none.
@@ -222,11 +246,55 @@ func Parse(s string) (Reference, error) {
 		r, err = parseDockerArchive(strings.TrimPrefix(s, "docker-archive:"))
 	default:
 		r, err = parseRegistry(s)
+		if err != nil && looksLikePath(s) {
+			err = problemf("%v; %s", err, layoutHint(s))
+		}
 	}
 	if err != nil {
 		return Reference{}, fmt.Errorf("reference %q: %w: %s", s, errdef.ErrInvalid, err.Error())
 	}
 	return r, nil
+}
+
+// looksLikePath reports whether s is written as a file system path: it
+// starts with /, ./, ../ or ~/, or is . or ..
+func looksLikePath(s string) bool {
+	for _, p := range []string{"/", "./", "../", "~/", `.\`, `..\`} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return s == "." || s == ".."
+}
+
+func layoutHint(s string) string {
+	return fmt.Sprintf("for an OCI image layout directory write oci:%s (or oci-archive:%s for a tar archive of one)", s, s)
+}
+
+// LayoutHint returns advice for a command that was given s, a reference
+// without a scheme, when s may have been meant as a local path: it is
+// written as one (see Parse) or names an existing file or directory. It
+// returns "" otherwise. Parse adds the advice to its error for path-like
+// strings itself; a command that got a valid registry reference adds it to
+// a failure of the registry operation ("img" parses as
+// docker.io/library/img, yet a directory ./img exists).
+func LayoutHint(s string) string {
+	if strings.Contains(s, "://") || strings.HasPrefix(s, string(SchemeOCI)+":") ||
+		strings.HasPrefix(s, string(SchemeOCIArchive)+":") || strings.HasPrefix(s, string(SchemeDockerArchive)+":") {
+		return ""
+	}
+	if looksLikePath(s) {
+		return layoutHint(s)
+	}
+	fi, err := os.Stat(s)
+	switch {
+	case err != nil:
+		return ""
+	case fi.IsDir():
+		return fmt.Sprintf("%s is also a local directory: %s", s, layoutHint(s))
+	default:
+		return fmt.Sprintf("%s is also a local file: for a tar archive write oci-archive:%s or docker-archive:%s", s, s, s)
+	}
 }
 
 // problem is a parse failure; Parse wraps it with the input and ErrInvalid.
@@ -247,10 +315,18 @@ func parseLayout(scheme Scheme, s string) (Reference, error) {
 		r.digest = d
 		s = s[:i]
 	}
-	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.ContainsAny(s[i+1:], `/\`) {
+	// As skopeo does, the first colon ends the path: the tag may hold
+	// colons and slashes (the ref.name grammar), the path may not hold a
+	// colon.
+	skip := 0
+	if len(s) >= 3 && s[1] == ':' && (s[2] == '\\' || s[2] == '/') && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z') {
+		skip = 2 // a Windows drive letter
+	}
+	if i := strings.IndexByte(s[skip:], ':'); i >= 0 {
+		i += skip
 		tag := s[i+1:]
-		if !validTag(tag) {
-			return Reference{}, problemf("invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
+		if !ValidLayoutTag(tag) {
+			return Reference{}, problemf("invalid tag %q: a layout tag is an org.opencontainers.image.ref.name: letters and digits, joined by single separators -._:@+ (or --) and /, such as v1.2, team/app or 1.0-debug", tag)
 		}
 		r.tag = tag
 		s = s[:i]
@@ -298,59 +374,88 @@ func parseDockerArchive(s string) (Reference, error) {
 }
 
 // parseRegistry parses [REGISTRY/]REPO[:TAG][@DIGEST] with docker's
-// normalisation.
+// normalisation, by github.com/distribution/reference (the grammar docker
+// uses). When that refuses s, diagnose names the part that is wrong.
 func parseRegistry(s string) (Reference, error) {
-	r := Reference{scheme: SchemeRegistry}
-	name := s
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		d, err := parseDigest(name[i+1:])
-		if err != nil {
-			return Reference{}, err
-		}
-		r.digest = d
-		name = name[:i]
-	}
-	if i := strings.LastIndexByte(name, ':'); i >= 0 && i > strings.LastIndexByte(name, '/') {
-		tag := name[i+1:]
-		if !validTag(tag) {
-			return Reference{}, problemf("invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
-		}
-		r.tag = tag
-		name = name[:i]
-	}
-	if name == "" {
+	if s == "" {
 		return Reference{}, problemf("missing repository name")
 	}
-	domain, repo := DefaultRegistry, name
-	if i := strings.IndexByte(name, '/'); i >= 0 {
-		first := name[:i]
-		if strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first {
-			domain, repo = first, name[i+1:]
-		}
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Reference{}, diagnose(s, err)
 	}
-	if domain == "index.docker.io" {
-		domain = DefaultRegistry
+	r := Reference{scheme: SchemeRegistry, registry: reference.Domain(named), repository: reference.Path(named)}
+	if r.registry == "" {
+		// The grammar lets a first component such as "a_b.com" pass as a
+		// path component, leaving no registry at all.
+		return Reference{}, diagnose(s, reference.ErrReferenceInvalidFormat)
 	}
-	if !validDomain(domain) {
-		return Reference{}, problemf("invalid registry %q", domain)
+	if t, ok := named.(reference.Tagged); ok {
+		r.tag = t.Tag()
 	}
-	if domain == DefaultRegistry && !strings.Contains(repo, "/") {
-		repo = "library/" + repo
+	if d, ok := named.(reference.Digested); ok {
+		r.digest = d.Digest()
 	}
-	if !validRepository(repo) {
-		if strings.ToLower(repo) != repo {
-			return Reference{}, problemf("repository name %q must be lowercase", repo)
-		}
-		return Reference{}, problemf("invalid repository name %q: want lowercase components of letters and digits separated by '.', '_', '__' or dashes, joined by '/'", repo)
-	}
-	if n := len(domain) + 1 + len(repo); n > maxNameLength {
-		return Reference{}, problemf("name is %d characters, more than %d", n, maxNameLength)
-	}
-	r.registry, r.repository = domain, repo
 	if r.tag == "" && r.digest == "" {
 		r.tag = DefaultTag
 	}
 	return r, nil
+}
+
+// The grammar's parts, anchored, from distribution/reference's expressions.
+var (
+	anchoredTag    = anchor(reference.TagRegexp)
+	anchoredDigest = anchor(reference.DigestRegexp)
+	anchoredDomain = anchor(reference.DomainRegexp)
+	anchoredName   = anchor(reference.NameRegexp)
+)
+
+func anchor(re *regexp.Regexp) *regexp.Regexp {
+	return regexp.MustCompile(`^(?:` + re.String() + `)$`)
+}
+
+// diagnose explains why distribution/reference refused s, naming the part
+// at fault; err is its own message, used when no part stands out.
+func diagnose(s string, err error) error {
+	name := s
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		dg := name[i+1:]
+		if !anchoredDigest.MatchString(dg) {
+			return problemf("invalid digest %q: want algorithm:hex, such as sha256: and 64 hex digits", dg)
+		}
+		if _, err := digest.Parse(dg); err != nil {
+			return problemf("invalid digest %q: %v", dg, err)
+		}
+		name = name[:i]
+	}
+	if i := strings.LastIndexByte(name, ':'); i >= 0 && i > strings.LastIndexByte(name, '/') {
+		tag := name[i+1:]
+		if !anchoredTag.MatchString(tag) {
+			return problemf("invalid tag %q: want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", tag)
+		}
+		name = name[:i]
+	}
+	if name == "" {
+		return problemf("missing repository name")
+	}
+	domain, repo := "", name
+	if first, rest, ok := strings.Cut(name, "/"); ok &&
+		(strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first) {
+		domain, repo = first, rest
+	}
+	if domain != "" && !anchoredDomain.MatchString(domain) {
+		return problemf("invalid registry %q: want a host name or IP address, with an optional :port", domain)
+	}
+	if strings.ToLower(repo) != repo {
+		return problemf("repository name %q must be lowercase", repo)
+	}
+	if repo == "" || !anchoredName.MatchString(repo) {
+		return problemf("invalid repository name %q: want lowercase components of letters and digits separated by '.', '_', '__' or dashes, joined by '/'", repo)
+	}
+	if errors.Is(err, reference.ErrNameTooLong) {
+		return problemf("repository name %q is %d characters, more than %d", repo, len(repo), reference.RepositoryNameTotalLengthMax)
+	}
+	return problem(err.Error())
 }
 
 // looksLikeDigest reports whether s is meant as a digest: an algorithm name,
@@ -394,109 +499,7 @@ func parseDigest(s string) (digest.Digest, error) {
 	return d, nil
 }
 
-// validTag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
+// validTag matches the tag grammar, [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
 func validTag(s string) bool {
-	if s == "" || len(s) > maxTagLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
-		case i > 0 && (c == '.' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validDomain matches host[:port], where host is a DNS name of
-// letters, digits and inner dashes, or a bracketed IPv6 address.
-func validDomain(s string) bool {
-	host := s
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return false
-		}
-		inner := s[1:end]
-		if inner == "" || strings.Trim(inner, "0123456789abcdefABCDEF:") != "" {
-			return false
-		}
-		host, s = "", s[end+1:]
-		if s != "" && s[0] != ':' {
-			return false
-		}
-	} else if i := strings.IndexByte(s, ':'); i >= 0 {
-		host, s = s[:i], s[i:]
-	} else {
-		s = ""
-	}
-	if s != "" {
-		port := s[1:]
-		if port == "" || strings.Trim(port, "0123456789") != "" {
-			return false
-		}
-	}
-	if host == "" {
-		return true // bracketed IPv6 checked above
-	}
-	for _, label := range strings.Split(host, ".") {
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// validRepository matches the distribution specification's name grammar:
-// [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
-func validRepository(s string) bool {
-	for _, comp := range strings.Split(s, "/") {
-		if !validComponent(comp) {
-			return false
-		}
-	}
-	return true
-}
-
-func validComponent(s string) bool {
-	i := 0
-	alnum := func() bool {
-		start := i
-		for i < len(s) && ('a' <= s[i] && s[i] <= 'z' || '0' <= s[i] && s[i] <= '9') {
-			i++
-		}
-		return i > start
-	}
-	if !alnum() {
-		return false
-	}
-	for i < len(s) {
-		switch {
-		case s[i] == '.':
-			i++
-		case strings.HasPrefix(s[i:], "__"):
-			i += 2
-		case s[i] == '_':
-			i++
-		case s[i] == '-':
-			for i < len(s) && s[i] == '-' {
-				i++
-			}
-		default:
-			return false
-		}
-		if !alnum() {
-			return false
-		}
-	}
-	return true
+	return anchoredTag.MatchString(s)
 }

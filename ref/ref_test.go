@@ -2,9 +2,11 @@ package ref
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/lading-oci/lading/errdef"
@@ -40,6 +42,12 @@ func TestParse(t *testing.T) {
 		{"[::1]:5000/app", want{scheme: SchemeRegistry, registry: "[::1]:5000", repo: "app", tag: "latest", str: "[::1]:5000/app:latest", index: -1}},
 		{"Registry/app", want{scheme: SchemeRegistry, registry: "Registry", repo: "app", tag: "latest", str: "Registry/app:latest", index: -1}},
 		{"docker://busybox", want{scheme: SchemeRegistry, registry: "docker.io", repo: "library/busybox", tag: "latest", str: "docker.io/library/busybox:latest", index: -1}},
+		{"alpine", want{scheme: SchemeRegistry, registry: "docker.io", repo: "library/alpine", tag: "latest", str: "docker.io/library/alpine:latest", index: -1}},
+		{"[::1]/app:v", want{scheme: SchemeRegistry, registry: "[::1]", repo: "app", tag: "v", str: "[::1]/app:v", index: -1}},
+		{"[2001:db8::1]:443/a/b@" + dg, want{scheme: SchemeRegistry, registry: "[2001:db8::1]:443", repo: "a/b", digest: dg, str: "[2001:db8::1]:443/a/b@" + dg, index: -1}},
+		{"registry.example.com:5000/team/app:1.0", want{scheme: SchemeRegistry, registry: "registry.example.com:5000", repo: "team/app", tag: "1.0", str: "registry.example.com:5000/team/app:1.0", index: -1}},
+		{"docker.io/user/app", want{scheme: SchemeRegistry, registry: "docker.io", repo: "user/app", tag: "latest", str: "docker.io/user/app:latest", index: -1}},
+		{"docker://localhost:5000/a/b/c:v", want{scheme: SchemeRegistry, registry: "localhost:5000", repo: "a/b/c", tag: "v", str: "localhost:5000/a/b/c:v", index: -1}},
 		{"docker://quay.io/a/b-c__d.e---f:t_1", want{scheme: SchemeRegistry, registry: "quay.io", repo: "a/b-c__d.e---f", tag: "t_1", str: "quay.io/a/b-c__d.e---f:t_1", index: -1}},
 		// OCI layouts.
 		{"oci:/tmp/x", want{scheme: SchemeOCI, path: "/tmp/x", str: "oci:/tmp/x", index: -1}},
@@ -47,8 +55,11 @@ func TestParse(t *testing.T) {
 		{"oci:relative/dir:v1.0-rc_1", want{scheme: SchemeOCI, path: "relative/dir", tag: "v1.0-rc_1", str: "oci:relative/dir:v1.0-rc_1", index: -1}},
 		{"oci:/tmp/x@" + dg, want{scheme: SchemeOCI, path: "/tmp/x", digest: dg, str: "oci:/tmp/x@" + dg, index: -1}},
 		{"oci:/tmp/x:v1@" + dg, want{scheme: SchemeOCI, path: "/tmp/x", tag: "v1", digest: dg, str: "oci:/tmp/x:v1@" + dg, index: -1}},
-		{"oci:/mnt/a:b/c", want{scheme: SchemeOCI, path: "/mnt/a:b/c", str: "oci:/mnt/a:b/c", index: -1}},
-		{"oci:./data:v1:latest", want{scheme: SchemeOCI, path: "./data:v1", tag: "latest", str: "oci:./data:v1:latest", index: -1}},
+		// The first colon ends the path, as in skopeo: tags follow the
+		// ref.name grammar, which allows ':' and '/'.
+		{"oci:/mnt/a:b/c", want{scheme: SchemeOCI, path: "/mnt/a", tag: "b/c", str: "oci:/mnt/a:b/c", index: -1}},
+		{"oci:./data:v1:latest", want{scheme: SchemeOCI, path: "./data", tag: "v1:latest", str: "oci:./data:v1:latest", index: -1}},
+		{"oci:img:team/app", want{scheme: SchemeOCI, path: "img", tag: "team/app", str: "oci:img:team/app", index: -1}},
 		{`oci:C:\images\x`, want{scheme: SchemeOCI, path: `C:\images\x`, str: `oci:C:\images\x`, index: -1}},
 		{"oci:/home/me@work/x", want{scheme: SchemeOCI, path: "/home/me@work/x", str: "oci:/home/me@work/x", index: -1}},
 		{"oci:latest", want{scheme: SchemeOCI, path: "latest", str: "oci:latest", index: -1}},
@@ -123,6 +134,16 @@ func TestParseErrors(t *testing.T) {
 		{"docker-archive:a.tar:@-1", "invalid image index"},
 		{"docker-archive:a.tar:@01", "invalid image index"},
 		{"docker-archive:a.tar:", "missing repository"},
+		{"exa_mple.com/a", "invalid registry"},
+		{strings.Repeat("a", 64), "64-byte hexadecimal"},
+		{"busybox@sha256:" + strings.Repeat("a", 63), "invalid digest"},
+		{"busybox:v@sha256:" + strings.Repeat("a", 64) + "x", "invalid digest"},
+		{"ghcr.io/org/App", "must be lowercase"},
+		{"a b", "invalid"},
+		{"./img", "oci:./img"},
+		{"/srv/images/app:v1", "oci:/srv/images/app:v1"},
+		{"../x", "oci:../x"},
+		{".", "oci:."},
 	}
 	for _, tc := range tests {
 		r, err := Parse(tc.in)
@@ -147,7 +168,7 @@ func TestWith(t *testing.T) {
 		{in: "busybox", tag: "1.36", dgst: dg, want: "docker.io/library/busybox:1.36@" + dg},
 		{in: "busybox@" + dg, tag: "v", dgst: dg2, want: "docker.io/library/busybox:v@" + string(dg2)},
 		{in: "oci:/x", tag: "t", dgst: dg, want: "oci:/x:t@" + dg},
-		{in: "oci:/a:b:c", tag: "d", dgst: dg, want: "oci:/a:b:d@" + dg},
+		{in: "oci:/a:b:c", tag: "d", dgst: dg, want: "oci:/a:d@" + dg},
 		{in: "oci-archive:/x.tar", tag: "t", dgst: dg, want: "oci-archive:/x.tar:t@" + dg},
 		{in: "docker-archive:a.tar:app", tag: "v2", dgE: true, want: "docker-archive:a.tar:docker.io/library/app:v2"},
 		{in: "docker-archive:a.tar", tagErr: true, dgE: true},
@@ -202,7 +223,8 @@ func TestWith(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"busybox", "docker://ghcr.io/a/b:c@" + dg, "oci:/tmp/x:latest", "oci:/a:b/c", "oci-archive:x.tar@" + dg,
-		"docker-archive:a.tar:b:c", "docker-archive:a.tar:@1", "localhost:5000/a", "[::1]:80/a", "Foo/bar", `oci:C:\x`, "oci:/a@b/c:d"} {
+		"docker-archive:a.tar:b:c", "docker-archive:a.tar:@1", "localhost:5000/a", "[::1]:80/a", "Foo/bar", `oci:C:\x`, "oci:/a@b/c:d",
+		"a_b.com/c", "./img", "[2001:db8::1]/x", "index.docker.io/a", "x:y@sha512:" + strings.Repeat("0", 128)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -224,5 +246,84 @@ func FuzzParse(f *testing.F) {
 		if back.String() != out {
 			t.Fatalf("String not stable: %q then %q", out, back.String())
 		}
+		if r.Scheme() == SchemeRegistry {
+			// The grammar is distribution/reference's: its parser agrees.
+			named, err := reference.ParseNormalizedNamed(out)
+			if err != nil {
+				t.Fatalf("Parse(%q) -> %q, which distribution/reference refuses: %v", s, out, err)
+			}
+			if named.Name() != r.Name() {
+				t.Fatalf("Parse(%q): name %q, distribution/reference says %q", s, r.Name(), named.Name())
+			}
+			if r.Registry() == "" || r.Repository() == "" {
+				t.Fatalf("Parse(%q) = %+v: empty registry or repository", s, r)
+			}
+		}
 	})
+}
+
+func TestHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"alpine":                   "registry-1.docker.io",
+		"docker.io/user/app":       "registry-1.docker.io",
+		"index.docker.io/user/app": "registry-1.docker.io",
+		"ghcr.io/a/b":              "ghcr.io",
+		"localhost:5000/a":         "localhost:5000",
+		"[::1]:5000/a":             "[::1]:5000",
+	} {
+		r, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Host(); got != want {
+			t.Errorf("Parse(%q).Host() = %q, want %q", in, got, want)
+		}
+	}
+	if r, _ := Parse("oci:/x"); r.Host() != "" {
+		t.Errorf("layout reference has host %q", r.Host())
+	}
+}
+
+func TestLayoutHint(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("img", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("app.tar", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"img", "img is also a local directory: for an OCI image layout directory write oci:img"},
+		{"app.tar", "oci-archive:app.tar or docker-archive:app.tar"},
+		{"./img", "write oci:./img"},
+		{"/abs/path", "write oci:/abs/path"},
+		{"busybox", ""},
+		{"oci:img", ""},
+		{"docker://img", ""},
+	}
+	for _, tc := range tests {
+		got := LayoutHint(tc.in)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("LayoutHint(%q) = %q, want it to contain %q", tc.in, got, tc.want)
+		}
+	}
+	// The bare name is still a valid registry reference: the hint is the
+	// caller's to add when the registry fails.
+	if r, err := Parse("img"); err != nil || r.Name() != "docker.io/library/img" {
+		t.Errorf("Parse(img) = %v, %v", r, err)
+	}
+}
+
+func TestValidLayoutTag(t *testing.T) {
+	for s, want := range map[string]bool{
+		"latest": true, "v1.2.3": true, "team/app": true, "a/b/c": true, "v1.0:debug": true, "1.0+build.5": true,
+		"a--b": true, "a@b": true, "x_y-1.2": true, "A": true,
+		"": false, "_foo": false, "-a": false, "a-": false, "a/": false, "/a": false, "a//b": false, "a---b": false,
+		"a__b": false, "a.-b": false, "a b": false, "a\\b": false, "a/.b": false, strings.Repeat("a", 1025): false, strings.Repeat("a", 1024): true,
+	} {
+		if got := ValidLayoutTag(s); got != want {
+			t.Errorf("ValidLayoutTag(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -183,7 +183,8 @@ func TestBuildInspectAndLayoutCommands(t *testing.T) {
 	}
 	var view inspectView
 	must(t, json.Unmarshal([]byte(lading(t, "inspect", ref, "--format", "json")), &view))
-	if view.Created != "2023-11-14T22:13:20Z" || view.Annotations["owner"] != "team" || len(view.Layers) != 1 || view.Size != view.Layers[0].Size {
+	if view.Created != "2023-11-14T22:13:20Z" || view.Annotations["owner"] != "team" || len(view.Layers) != 1 || view.Size <= view.Layers[0].Size ||
+		len(view.RepoTags) != 1 || view.RepoTags[0] != ref || len(view.RepoDigests) != 1 || !strings.HasSuffix(view.RepoDigests[0], view.Digest) {
 		t.Errorf("inspect json = %+v", view)
 	}
 	text := lading(t, "inspect", ref)
@@ -252,7 +253,7 @@ func equalJSON(a, b any) bool {
 func TestValidateReportsEveryProblem(t *testing.T) {
 	bad := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
 "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:abc","size":-1},
-"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":1}]}`
+"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:D41D8CD98F00B204E9800998ECF8427E","size":1}]}`
 	_, errOut, err := ladingErr(t, strings.NewReader(bad), "validate", "-")
 	var ee exitError
 	if !errors.As(err, &ee) || ee.code != 1 {
@@ -290,7 +291,7 @@ func TestVerifyNamesCorruptBlob(t *testing.T) {
 
 	out, _, err := ladingErr(t, nil, "verify", layout)
 	var ee exitError
-	if !errors.As(err, &ee) || ee.code != 1 {
+	if !errors.As(err, &ee) || ee.code != exitVerify {
 		t.Fatalf("verify of a corrupt layout: err = %v", err)
 	}
 	if !strings.Contains(out, m.Layers[0].Digest) || !strings.Contains(out, blob) {
@@ -421,35 +422,39 @@ func TestCLIErrors(t *testing.T) {
 	src := filepath.Join(tmp, "src")
 	writeTree(t, src)
 	lading(t, "build", src, "-t", "oci:"+filepath.Join(tmp, "ok")+":x")
-	cases := [][]string{
-		{"inspect", "oci:" + filepath.Join(tmp, "missing") + ":x"},
-		{"inspect", "docker://example.com/app:1"},
-		{"build", filepath.Join(tmp, "nodir"), "-t", "oci:" + filepath.Join(tmp, "l") + ":x"},
-		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l")},
-		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--env", "NOEQUALS"},
-		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--expose", "99999"},
-		{"build", tmp, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--compression", "brotli"},
-		{"blob", "oci:" + tmp, "sha256:zz"},
-		{"unpack", "oci:" + filepath.Join(tmp, "ok") + ":x", filepath.Join(tmp, "ok", "blobs")},
-		{"build", src, "-t", "oci:" + filepath.Join(src, "images") + ":x"},
+	empty := t.TempDir()
+	cases := []struct {
+		args []string
+		want string // what the error must say
+	}{
+		{[]string{"inspect", "oci:" + filepath.Join(tmp, "missing") + ":x"}, "layout " + filepath.Join(tmp, "missing") + " not found"},
+		{[]string{"inspect", "docker://registry.invalid/app:1"}, "registry.invalid"},
+		{[]string{"build", filepath.Join(tmp, "nodir"), "-t", "oci:" + filepath.Join(tmp, "l") + ":x"}, "no such file or directory"},
+		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l")}, "name a tag (oci:DIR:TAG)"},
+		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--env", "NOEQUALS"}, `env "NOEQUALS": invalid: want KEY=VALUE`},
+		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--expose", "99999"}, `port "99999": invalid: want a number from 1 to 65535`},
+		{[]string{"build", empty, "-t", "oci:" + filepath.Join(tmp, "l") + ":x", "--compression", "brotli"}, "brotli"},
+		{[]string{"blob", "oci:" + tmp, "sha256:zz"}, `digest "sha256:zz": invalid`},
+		{[]string{"unpack", "oci:" + filepath.Join(tmp, "ok") + ":x", filepath.Join(tmp, "ok", "blobs")}, "hold one another"},
+		{[]string{"build", src, "-t", "oci:" + filepath.Join(src, "images") + ":x"}, "inside the directory the layer is made from"},
 	}
-	for _, args := range cases {
-		_, _, err := ladingErr(t, nil, args...)
+	for _, c := range cases {
+		_, _, err := ladingErr(t, nil, c.args...)
 		if err == nil {
-			t.Errorf("lading %s: no error", strings.Join(args, " "))
+			t.Errorf("lading %s: no error", strings.Join(c.args, " "))
 			continue
 		}
-		if args[0] == "unpack" && !strings.Contains(err.Error(), "inside the layout") {
-			t.Errorf("unpack into the layout: %v", err)
-		}
-		if args[0] == "build" && strings.HasPrefix(args[3], "oci:"+src) && !strings.Contains(err.Error(), "inside the directory the layer is made from") {
-			t.Errorf("build into its own context: %v", err)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("lading %s: %v; want it to say %q", strings.Join(c.args, " "), err, c.want)
 		}
 		if _, err := os.Stat(filepath.Join(src, "images")); err == nil {
 			t.Errorf("a refused build left a layout in its context")
 		}
+		if _, err := os.Stat(filepath.Join(tmp, "l")); err == nil {
+			t.Errorf("lading %s: a refused build left its destination layout", strings.Join(c.args, " "))
+		}
 		if msg := oneLine(err); strings.Contains(msg, "\n") || msg == "" {
-			t.Errorf("lading %s: error not one line: %q", strings.Join(args, " "), msg)
+			t.Errorf("lading %s: error not one line: %q", strings.Join(c.args, " "), msg)
 		}
 	}
 }

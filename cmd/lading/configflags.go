@@ -22,6 +22,8 @@ type configFlags struct {
 	labels, annotations         []string
 	workdir, user, author, stop string
 	platform                    string
+
+	unsetEnv, unsetLabel, unsetAnnotation, unsetExpose, unsetVolume []string
 }
 
 func (f *configFlags) register(fs *pflag.FlagSet, withPlatform bool) {
@@ -36,8 +38,13 @@ func (f *configFlags) register(fs *pflag.FlagSet, withPlatform bool) {
 	fs.StringArrayVar(&f.annotations, "annotation", nil, "set a manifest annotation k=v (repeatable)")
 	fs.StringVar(&f.author, "author", "", "author")
 	fs.StringVar(&f.stop, "stop-signal", "", "stop signal (e.g. SIGTERM)")
+	fs.StringArrayVar(&f.unsetEnv, "unset-env", nil, "remove an environment variable KEY (repeatable)")
+	fs.StringArrayVar(&f.unsetLabel, "unset-label", nil, "remove a config label KEY (repeatable)")
+	fs.StringArrayVar(&f.unsetAnnotation, "unset-annotation", nil, "remove a manifest annotation KEY (repeatable)")
+	fs.StringArrayVar(&f.unsetExpose, "unset-expose", nil, "remove an exposed port PORT[/proto] (repeatable)")
+	fs.StringArrayVar(&f.unsetVolume, "unset-volume", nil, "remove a declared volume (repeatable)")
 	if withPlatform {
-		fs.StringVar(&f.platform, "platform", "", "set the image's platform, os/arch[/variant] (build: also picks --from from an index; default this machine's)")
+		fs.StringVar(&f.platform, "platform", "", "set the image's platform, os/arch[/variant] (build: also picks --from from an index; default linux on this machine's architecture)")
 	}
 }
 
@@ -87,6 +94,7 @@ func (f *configFlags) changes(cmd *cobra.Command) (mutate.ConfigChanges, error) 
 		}
 	}
 	c.Env, c.ExposedPorts, c.Volumes = f.env, f.expose, f.volume
+	c.RemoveEnv, c.RemoveLabels, c.RemoveAnnotations, c.RemoveExposedPorts, c.RemoveVolumes = f.unsetEnv, f.unsetLabel, f.unsetAnnotation, f.unsetExpose, f.unsetVolume
 	if c.Labels, err = keyValues("label", f.labels); err != nil {
 		return c, err
 	}

@@ -34,7 +34,7 @@ func TestDockerSchema2Images(t *testing.T) {
 	}
 	data, err := json.Marshal(m)
 	must(t, err)
-	st, err := ocilayout.Open(layout)
+	st, err := ocilayout.Open(context.Background(), layout)
 	must(t, err)
 	d := ocispec.Descriptor{MediaType: image.MediaTypeDockerManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
 	ctx := context.Background()

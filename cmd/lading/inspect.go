@@ -1,18 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"text/tabwriter"
-	"text/template"
 	"time"
 
 	"github.com/lading-oci/lading/content"
-	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
+	"github.com/lading-oci/lading/transfer"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -21,6 +20,8 @@ import (
 // names so the same --format templates work.
 type inspectView struct {
 	Id           string               `json:"Id,omitempty"` //nolint:revive // docker's name
+	RepoTags     []string             `json:"RepoTags"`
+	RepoDigests  []string             `json:"RepoDigests"`
 	Digest       string               `json:"Digest"`
 	MediaType    string               `json:"MediaType"`
 	Created      string               `json:"Created,omitempty"`
@@ -70,6 +71,7 @@ func imageView(img *content.LoadedImage) *inspectView {
 		Layers:       []layerView{},
 		History:      c.History,
 		Annotations:  img.Manifest.Annotations,
+		Size:         img.Manifest.Config.Size,
 	}
 	if c.Created != nil {
 		v.Created = c.Created.UTC().Format(time.RFC3339Nano)
@@ -84,54 +86,85 @@ func imageView(img *content.LoadedImage) *inspectView {
 	return v
 }
 
-func newInspectCmd(_ *rootOptions) *cobra.Command {
-	var format, platform string
+func newInspectCmd(o *rootOptions) *cobra.Command {
+	var platform string
+	var format formatFlag
 	cmd := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show an image's configuration, layers and history (like docker inspect)",
-		Long: `Show an image: Id (config digest), Digest, MediaType, Created, Author, Architecture, Os, Variant, Config,
-RootFS (diff_ids), Layers, History, Size (compressed layers) and Annotations. For an index, its manifests and their
-platforms, unless --platform picks one.
+		Long: `Show an image: Id (config digest), RepoTags, RepoDigests, Digest, MediaType, Created, Author, Architecture,
+Os, Variant, Config, RootFS (diff_ids), Layers, History, Size (config and compressed layers) and Annotations.
+
+For an index, the text view lists its manifests and their platforms; --format picks the image for --platform (by
+default linux on this machine's architecture), as unpack and config do, and fails naming the platforms the index
+offers when there is none.
 
 --format takes a Go template over those fields, as docker inspect does ({{json .Config}}, {{.Architecture}}),
-or "json" for the whole view.`,
+or "json" for the whole view (docker's field names).`,
 		Example: `  lading inspect oci:./images:app
   lading inspect oci:./images:app --format '{{json .Config}}'
   lading inspect oci:./images:app --format '{{json .RootFS.Layers}}'
   lading inspect oci:./images:multi --platform linux/arm64 --format '{{.Architecture}}'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := format.check(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
-			st, desc, err := openImage(ctx, args[0])
+			p, err := parsePlatform(platform)
+			if err != nil {
+				return err
+			}
+			t, err := o.open(ctx, args[0], false)
+			if err != nil {
+				return err
+			}
+			desc, err := t.Resolve(ctx)
 			if err != nil {
 				return err
 			}
 			var v *inspectView
-			if image.IsIndex(desc.MediaType) && platform == "" {
-				if v, err = indexView(cmd, st, desc); err != nil {
+			if image.IsIndex(desc.MediaType) && p == nil && format.value == "" {
+				if v, err = indexView(ctx, t.Store, desc); err != nil {
 					return err
 				}
 			} else {
-				p, err := parsePlatform(platform)
-				if err != nil {
-					return err
-				}
-				img, err := content.LoadImage(ctx, st, desc, p)
+				img, err := content.LoadImage(ctx, t.Store, desc, p)
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
+				warnImage(cmd, img)
 				v = imageView(img)
 			}
-			return render(cmd.OutOrStdout(), format, v, func(w io.Writer) error { return v.writeText(w) })
+			v.RepoTags, v.RepoDigests = repoNames(ctx, t, v.Digest)
+			return format.write(cmd, v, v.writeText)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Go template or \"json\"")
+	format.register(cmd, true)
 	cmd.Flags().StringVar(&platform, "platform", "", "pick this platform's image from an index (os/arch[/variant])")
 	return cmd
 }
 
-func indexView(cmd *cobra.Command, st content.Fetcher, desc ocispec.Descriptor) (*inspectView, error) {
-	data, err := content.ReadAll(cmd.Context(), st, desc, 0)
+// repoNames lists the references that name the manifest or index dgst in
+// t's store: its tags (oci:DIR:TAG), and its digest reference.
+func repoNames(ctx context.Context, t *transfer.Target, dgst string) (tags, digests []string) {
+	tags = []string{}
+	if entries, err := transfer.List(ctx, t); err == nil {
+		for _, e := range entries {
+			if e.Tag != "" && e.Digest == dgst {
+				tags = append(tags, withTag(t.Ref, e.Tag))
+			}
+		}
+	}
+	base := t.Ref
+	if d, err := base.WithDigest(digest.Digest(dgst)); err == nil {
+		return tags, []string{d.String()}
+	}
+	return tags, []string{}
+}
+
+func indexView(ctx context.Context, st content.Fetcher, desc ocispec.Descriptor) (*inspectView, error) {
+	data, err := content.ReadAll(ctx, st, desc, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +172,7 @@ func indexView(cmd *cobra.Command, st content.Fetcher, desc ocispec.Descriptor) 
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", desc.Digest, err)
 	}
-	v := &inspectView{Digest: desc.Digest.String(), MediaType: desc.MediaType, Annotations: idx.Annotations}
+	v := &inspectView{Digest: desc.Digest.String(), MediaType: desc.MediaType, Annotations: idx.Annotations, Manifests: []manifestView{}}
 	for _, m := range idx.Manifests {
 		mv := manifestView{Digest: m.Digest.String(), MediaType: m.MediaType, Size: m.Size}
 		if m.Platform != nil {
@@ -151,33 +184,6 @@ func indexView(cmd *cobra.Command, st content.Fetcher, desc ocispec.Descriptor) 
 	return v, nil
 }
 
-// render writes v as JSON ("json"), through a Go template, or as text.
-func render(w io.Writer, format string, v any, text func(io.Writer) error) error {
-	switch format {
-	case "":
-		return text(w)
-	case "json":
-		return writeJSON(w, v)
-	}
-	tmpl, err := template.New("format").Funcs(template.FuncMap{
-		"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			return string(b), err
-		},
-		"join":  strings.Join,
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
-	}).Parse(format)
-	if err != nil {
-		return fmt.Errorf("--format: %w: %v", errdef.ErrInvalid, err)
-	}
-	if err := tmpl.Execute(w, v); err != nil {
-		return fmt.Errorf("--format: %w", err)
-	}
-	_, err = fmt.Fprintln(w)
-	return err
-}
-
 func (v *inspectView) writeText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k string, val any) {
@@ -187,8 +193,11 @@ func (v *inspectView) writeText(w io.Writer) error {
 	}
 	row("Digest", v.Digest)
 	row("MediaType", v.MediaType)
+	for _, t := range v.RepoTags {
+		row("RepoTag", t)
+	}
 	if v.Manifests != nil || v.Config == nil {
-		row("Size", fmt.Sprintf("%d bytes of manifests", v.Size))
+		row("Size", humanSize(v.Size)+" of manifests")
 		for k, a := range v.Annotations {
 			row("Annotation", k+"="+a)
 		}
@@ -197,9 +206,13 @@ func (v *inspectView) writeText(w io.Writer) error {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  PLATFORM\tDIGEST\tMEDIA TYPE\tSIZE")
 		for _, m := range v.Manifests {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", orNone(m.Platform), m.Digest, m.MediaType, m.Size)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", orNone(m.Platform), m.Digest, m.MediaType, humanSize(m.Size))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(w, "(pick an image with --platform os/arch[/variant])")
+		return err
 	}
 	row("Id", v.Id)
 	row("Created", v.Created)
@@ -209,7 +222,7 @@ func (v *inspectView) writeText(w io.Writer) error {
 		plat += "/" + v.Variant
 	}
 	row("Platform", plat)
-	row("Size", fmt.Sprintf("%d bytes in %d layers", v.Size, len(v.Layers)))
+	row("Size", fmt.Sprintf("%s in %d layers", humanSize(v.Size), len(v.Layers)))
 	c := v.Config
 	row("Entrypoint", quoteList(c.Entrypoint))
 	row("Cmd", quoteList(c.Cmd))
@@ -240,7 +253,7 @@ func (v *inspectView) writeText(w io.Writer) error {
 		if i < len(v.RootFS.Layers) {
 			diff = v.RootFS.Layers[i]
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\n", i, l.Digest, diff, l.MediaType, l.Size)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", i, l.Digest, diff, l.MediaType, humanSize(l.Size))
 	}
 	tw.Flush()
 	if len(v.History) > 0 {
@@ -266,12 +279,3 @@ func quoteList(s []string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
-
-func orNone(s string) string {
-	if s == "" {
-		return "<none>"
-	}
-	return s
-}
-
-var _ = os.Stdout

@@ -1,38 +1,20 @@
 package main
 
 import (
-	"context"
 	"io"
 
-	"github.com/lading-oci/lading/content"
-	"github.com/lading-oci/lading/layer/analyze"
 	"github.com/spf13/cobra"
+
+	"github.com/lading-oci/lading/layer/analyze"
+	"github.com/lading-oci/lading/transfer"
 )
 
-// analyzeLayers turns an image's layers into analysis inputs whose streams
-// are verified against their descriptors.
-func analyzeLayers(ctx context.Context, f content.Fetcher, img *content.LoadedImage) []analyze.Layer {
-	out := make([]analyze.Layer, len(img.Manifest.Layers))
-	for i, l := range img.Manifest.Layers {
-		out[i] = analyze.Layer{Digest: l.Digest, Open: func() (io.ReadCloser, error) {
-			rc, err := f.Fetch(ctx, l)
-			if err != nil {
-				return nil, err
-			}
-			return struct {
-				io.Reader
-				io.Closer
-			}{content.NewVerifyReader(rc, l), rc}, nil
-		}}
-	}
-	return out
-}
-
-func newLayersCmd(_ *rootOptions) *cobra.Command {
+func newLayersCmd(o *rootOptions) *cobra.Command {
 	var (
-		platform, format string
-		files            bool
-		top              int
+		platform string
+		files    bool
+		top      int
+		format   formatFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "layers REF",
@@ -43,57 +25,78 @@ deleted directory and everything an opaque whiteout hides), which are shipped bu
 share of shipped file bytes that reach the final filesystem.`,
 		Example: `  lading layers oci:./images:app
   lading layers oci:./images:app --format json | jq .wastedBytes
+  lading layers oci:./images:app --format '{{.Efficiency}}'
   lading layers oci:./images:app --files --top 50`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, img, err := loadImage(ctx, args[0], platform)
+			if err := format.check(); err != nil {
+				return err
+			}
+			t, img, err := o.loadImage(cmd, args[0], platform)
 			if err != nil {
 				return err
 			}
-			rep, err := analyze.Analyze(ctx, analyzeLayers(ctx, st, img), analyze.Options{Files: files})
+			rep, err := transfer.Analyze(cmd.Context(), t.Store, img, analyze.Options{Files: files})
 			if err != nil {
 				return err
 			}
-			return writeJSONOrText(cmd, format, rep, func(w io.Writer) error {
+			return format.write(cmd, rep, func(w io.Writer) error {
 				return rep.WriteText(w, analyze.TextOptions{Top: top, Changes: files})
 			})
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&platform, "platform", "", "from an index, this platform's image")
-	fs.StringVar(&format, "format", "", "output format: json")
 	fs.BoolVar(&files, "files", false, "list every change of every layer")
 	fs.IntVar(&top, "top", 20, "how many wasted files to list")
+	format.register(cmd, true)
 	return cmd
 }
 
-func newDiffCmd(_ *rootOptions) *cobra.Command {
-	var platform, format string
+func newDiffCmd(o *rootOptions) *cobra.Command {
+	var (
+		platform string
+		exitCode bool
+		format   formatFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "diff REF1 REF2",
 		Short: "Files added, removed and changed between two images' filesystems",
+		Long: `Compare the final filesystems of two images path by path: "+ path" added, "- path" removed,
+"M path (what)" changed in content, size, mode, owner, link target or device numbers. With --format json, each
+changed path has its new state and, under "old", its state in REF1; modes are permission strings.
+--exit-code exits 1 when the images differ, as diff does.`,
 		Example: `  lading diff oci:./images:v1 oci:./images:v2
-  lading diff oci:./images:v1 oci:./images:v2 --format json`,
+  lading diff oci:./images:v1 oci:./images:v2 --format json
+  lading diff oci:./images:v1 oci:./images:v2 --exit-code > /dev/null || echo differ`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			sa, a, err := loadImage(ctx, args[0], platform)
+			if err := format.check(); err != nil {
+				return err
+			}
+			ta, a, err := o.loadImage(cmd, args[0], platform)
 			if err != nil {
 				return err
 			}
-			sb, b, err := loadImage(ctx, args[1], platform)
+			tb, b, err := o.loadImage(cmd, args[1], platform)
 			if err != nil {
 				return err
 			}
-			rep, err := analyze.Compare(ctx, analyzeLayers(ctx, sa, a), analyzeLayers(ctx, sb, b), analyze.CompareOptions{})
+			rep, err := transfer.Compare(cmd.Context(), ta.Store, a, tb.Store, b, analyze.CompareOptions{})
 			if err != nil {
 				return err
 			}
-			return writeJSONOrText(cmd, format, rep, rep.WriteText)
+			if err := format.write(cmd, rep, rep.WriteText); err != nil {
+				return err
+			}
+			if exitCode && len(rep.Added)+len(rep.Removed)+len(rep.Changed) > 0 {
+				return exitError{exitFailure}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "from indexes, this platform's images")
-	cmd.Flags().StringVar(&format, "format", "", "output format: json")
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when the images differ")
+	format.register(cmd, false)
 	return cmd
 }

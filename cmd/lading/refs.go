@@ -1,153 +1,168 @@
 package main
 
 import (
-	"strings"
-	"sync"
-
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lading-oci/lading/content"
-	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	"github.com/lading-oci/lading/ref"
+	"github.com/lading-oci/lading/transfer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// layoutRef parses an image reference that names an OCI layout. A bare
-// directory path is taken as oci:PATH when allowBare is set.
-func layoutRef(s string, allowBare bool) (ref.Reference, error) {
+// parseRef parses an image reference given on the command line. Strings
+// that look like a path of a layout, not an image name, get a message
+// saying how to name it.
+func parseRef(s string) (ref.Reference, error) {
 	r, err := ref.Parse(s)
-	if err != nil && allowBare {
-		if r2, err2 := ref.Parse("oci:" + s); err2 == nil {
-			return r2, nil
-		}
+	if looksLikePath(s) && (err != nil || r.Scheme() == ref.SchemeRegistry) {
+		return r, usageError{fmt.Errorf("%q is a path, not an image reference: to name the OCI layout there, write oci:%s (or oci:%s:TAG)", s, s, s)}
 	}
 	if err != nil {
-		return r, err
-	}
-	if r.Scheme() != ref.SchemeOCI {
-		if allowBare && r.Scheme() == ref.SchemeRegistry {
-			if r2, err2 := ref.Parse("oci:" + s); err2 == nil {
-				return r2, nil
-			}
-		}
-		return r, fmt.Errorf("reference %q: %w: only oci:DIR[:TAG|@DIGEST] references are supported so far", s, errdef.ErrUnsupported)
+		return r, usageError{err}
 	}
 	return r, nil
 }
 
-// stores are the layouts the running command has opened; closeStores
-// closes them when it ends, releasing the writers' lock that a write takes
-// (which keeps gc in other processes from collecting untagged blobs).
-var stores struct {
-	mu   sync.Mutex
-	list []*ocilayout.Store
+// looksLikePath reports whether s names a path rather than an image: it
+// starts with ./, ../, / or ~, or is an existing directory.
+func looksLikePath(s string) bool {
+	if strings.Contains(s, "://") || strings.HasPrefix(s, "oci:") || strings.HasPrefix(s, "oci-archive:") || strings.HasPrefix(s, "docker-archive:") {
+		return false
+	}
+	for _, p := range []string{"./", "../", "/", "~", "."} {
+		if s == p || strings.HasPrefix(s, p) && p != "." {
+			return true
+		}
+	}
+	fi, err := os.Stat(s)
+	return err == nil && fi.IsDir()
 }
 
-// track records a store just opened, to be closed by closeStores.
-func track(st *ocilayout.Store, err error) (*ocilayout.Store, error) {
-	if err == nil {
-		stores.mu.Lock()
-		stores.list = append(stores.list, st)
-		stores.mu.Unlock()
+// layoutArg parses the argument of a command that takes a layout
+// directory: DIR or oci:DIR (a tag or digest is refused).
+func layoutArg(s string) (ref.Reference, error) {
+	in := s
+	if !strings.HasPrefix(s, "oci:") {
+		s = "oci:" + s
 	}
-	return st, err
-}
-
-// closeStores closes every store the command opened.
-func closeStores() {
-	stores.mu.Lock()
-	defer stores.mu.Unlock()
-	for _, st := range stores.list {
-		st.Close()
-	}
-	stores.list = nil
-}
-
-// openLayout opens (or, with create, initialises) the layout r names.
-func openLayout(r ref.Reference, create bool) (*ocilayout.Store, error) {
-	if create {
-		return track(ocilayout.Init(r.Path()))
-	}
-	return track(ocilayout.Open(r.Path()))
-}
-
-// resolveRef resolves r in st: its digest, its tag, or, with neither, the
-// only image in the layout (or the one tagged latest).
-func resolveRef(ctx context.Context, st *ocilayout.Store, r ref.Reference) (ocispec.Descriptor, error) {
-	if d := r.Digest(); d != "" {
-		return st.Resolve(ctx, d.String())
-	}
-	if t := r.Tag(); t != "" {
-		return st.Resolve(ctx, t)
-	}
-	idx, err := st.Index(ctx)
+	r, err := ref.Parse(s)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return r, usageError{err}
 	}
-	switch len(idx.Manifests) {
-	case 0:
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w: the layout holds no images", r, errdef.ErrNotFound)
-	case 1:
-		return idx.Manifests[0], nil
+	if r.Tag() != "" || r.Digest() != "" {
+		return r, usageError{fmt.Errorf("%q: %w: name a layout directory, without :TAG or @DIGEST", in, errdef.ErrInvalid)}
 	}
-	if d, err := st.Resolve(ctx, "latest"); err == nil {
-		return d, nil
-	}
-	return ocispec.Descriptor{}, fmt.Errorf("%s: %w: the layout holds %d images; name one with :TAG or @DIGEST", r, errdef.ErrInvalid, len(idx.Manifests))
+	return r, nil
 }
 
-// openImage opens the layout s names and resolves its image.
-func openImage(ctx context.Context, s string) (*ocilayout.Store, ocispec.Descriptor, error) {
-	r, err := layoutRef(s, false)
+// open parses s and opens what it names; with create, a missing layout is
+// made (a destination).
+func (o *rootOptions) open(ctx context.Context, s string, create bool) (*transfer.Target, error) {
+	r, err := parseRef(s)
 	if err != nil {
-		return nil, ocispec.Descriptor{}, err
+		return nil, err
 	}
-	st, err := openLayout(r, false)
-	if err != nil {
-		return nil, ocispec.Descriptor{}, err
-	}
-	desc, err := resolveRef(ctx, st, r)
-	if err != nil {
-		return nil, ocispec.Descriptor{}, err
-	}
-	return st, desc, nil
+	return o.openRef(ctx, r, create)
 }
 
-// openSelected opens s and resolves it; with a platform, an index is
-// followed to that platform's manifest.
-func openSelected(ctx context.Context, s, platform string) (*ocilayout.Store, ocispec.Descriptor, error) {
-	st, desc, err := openImage(ctx, s)
-	if err != nil || platform == "" {
-		return st, desc, err
-	}
-	p, err := parsePlatform(platform)
-	if err != nil {
-		return nil, desc, err
-	}
-	desc, err = content.SelectManifest(ctx, st, desc, p)
-	return st, desc, err
+func (o *rootOptions) openRef(ctx context.Context, r ref.Reference, create bool) (*transfer.Target, error) {
+	return o.openSide(ctx, r, create, anySide)
 }
 
-// loadImage opens s and loads its image for platform ("" for this machine's).
-func loadImage(ctx context.Context, s, platform string) (*ocilayout.Store, *content.LoadedImage, error) {
+// openSide opens r as one side of a copy (for copy's per-side flags).
+func (o *rootOptions) openSide(ctx context.Context, r ref.Reference, create bool, sd side) (*transfer.Target, error) {
+	o.log().Debug("open", "reference", r.String(), "create", create)
+	var opts transfer.OpenOptions
+	opts.Create = create
+	if r.Scheme() == ref.SchemeRegistry {
+		c, err := o.clientFor(o.cmd, r, sd)
+		if err != nil {
+			return nil, err
+		}
+		opts.Client = c
+	}
+	t, err := transfer.Open(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	return o.track(t), nil
+}
+
+// openPlace opens what a command that lists or checks a place takes: a
+// reference with a transport prefix, or a layout directory.
+func (o *rootOptions) openPlace(ctx context.Context, s string) (*transfer.Target, error) {
+	if isTransportRef(s) && !strings.HasPrefix(s, "oci:") {
+		return o.open(ctx, s, false)
+	}
+	return o.openLayout(ctx, s, false)
+}
+
+// openLayout opens the layout a DIR or oci:DIR argument names.
+func (o *rootOptions) openLayout(ctx context.Context, s string, create bool) (*transfer.Target, error) {
+	r, err := layoutArg(s)
+	if err != nil {
+		return nil, err
+	}
+	return o.openRef(ctx, r, create)
+}
+
+// destination opens a reference an image is written to: oci:DIR:TAG, the
+// layout made if needed.
+func (o *rootOptions) destination(ctx context.Context, s string) (*transfer.Target, error) {
+	return o.destinationSide(ctx, s, anySide)
+}
+
+func (o *rootOptions) destinationSide(ctx context.Context, s string, sd side) (*transfer.Target, error) {
+	r, err := parseRef(s)
+	if err != nil {
+		return nil, err
+	}
+	if r.Tag() == "" {
+		switch r.Scheme() {
+		case ref.SchemeOCI:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name a tag (oci:DIR:TAG)", s, errdef.ErrInvalid)}
+		case ref.SchemeOCIArchive:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name a tag (oci-archive:FILE:TAG)", s, errdef.ErrInvalid)}
+		case ref.SchemeDockerArchive:
+			return nil, usageError{fmt.Errorf("destination %q: %w: name the image (docker-archive:FILE:REPO:TAG)", s, errdef.ErrInvalid)}
+		}
+	}
+	return o.openSide(ctx, r, true, sd)
+}
+
+// loadImage opens s and loads its image for platform ("" for linux on this
+// machine's architecture), warning of what reading it tolerated.
+func (o *rootOptions) loadImage(cmd *cobra.Command, s, platform string) (*transfer.Target, *content.LoadedImage, error) {
 	p, err := parsePlatform(platform)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, desc, err := openImage(ctx, s)
+	t, err := o.open(cmd.Context(), s, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	img, err := content.LoadImage(ctx, st, desc, p)
+	img, err := t.Image(cmd.Context(), p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", s, err)
+		return nil, nil, err
 	}
-	return st, img, nil
+	o.log().Debug("loaded image", "reference", s, "manifest", img.Desc.Digest.String(), "config", img.Manifest.Config.Digest.String(),
+		"layers", len(img.Manifest.Layers))
+	warnImage(cmd, img)
+	return t, img, nil
+}
+
+// warnImage prints what reading img tolerated.
+func warnImage(cmd *cobra.Command, img *content.LoadedImage) {
+	for _, w := range img.Warnings {
+		warn(cmd, "image %s: %s", img.Desc.Digest, w)
+	}
 }
 
 func parsePlatform(s string) (*ocispec.Platform, error) {
@@ -156,26 +171,9 @@ func parsePlatform(s string) (*ocispec.Platform, error) {
 	}
 	p, err := image.ParsePlatform(s)
 	if err != nil {
-		return nil, err
+		return nil, usageError{fmt.Errorf("--platform: %w", err)}
 	}
 	return &p, nil
-}
-
-// destination parses a writable reference: oci:DIR:TAG (the layout is
-// created if needed). It returns the store and the tag to set.
-func destination(s string) (*ocilayout.Store, string, error) {
-	r, err := layoutRef(s, false)
-	if err != nil {
-		return nil, "", err
-	}
-	if r.Tag() == "" {
-		return nil, "", fmt.Errorf("destination %q: %w: name a tag (oci:DIR:TAG)", s, errdef.ErrInvalid)
-	}
-	st, err := openLayout(r, true)
-	if err != nil {
-		return nil, "", err
-	}
-	return st, r.Tag(), nil
 }
 
 // completeRef completes image references for the shell: the tags of the
@@ -186,19 +184,27 @@ func completeRef(cmd *cobra.Command, _ []string, toComplete string) ([]string, c
 		return []string{"oci:"}, cobra.ShellCompDirectiveNoSpace
 	}
 	dir := rest
-	if i := strings.LastIndex(rest, ":"); i >= 0 {
+	if i := strings.IndexByte(rest, ':'); i >= 0 {
 		dir = rest[:i]
 	}
-	st, err := track(ocilayout.Open(dir))
+	r, err := ref.Parse("oci:" + dir)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	t, err := transfer.Open(cmd.Context(), r, transfer.OpenOptions{})
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer t.Close()
+	entries, err := transfer.List(cmd.Context(), t)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	var out []string
-	_ = st.Tags(cmd.Context(), func(tags []string) error {
-		for _, t := range tags {
-			out = append(out, "oci:"+dir+":"+t)
+	for _, e := range entries {
+		if e.Tag != "" {
+			out = append(out, "oci:"+dir+":"+e.Tag)
 		}
-		return nil
-	})
+	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }

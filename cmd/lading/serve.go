@@ -129,6 +129,7 @@ gracefully on SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
+			c.Log.Format = opts.logFormat // the root's --log-format
 			applyServeFlags(cmd, &cfg, &c)
 			return runServe(cmd, cfg)
 		},
@@ -148,7 +149,6 @@ gracefully on SIGINT or SIGTERM.`,
 	f.DurationVar(&c.GC.Interval, "gc-interval", 0, "collect garbage this often (0: never)")
 	f.DurationVar(&c.GC.Grace, "gc-grace", c.GC.Grace, "keep unreferenced blobs younger than this when collecting")
 	f.DurationVar(&c.Storage.UploadExpiry, "upload-expiry", 0, "remove upload sessions idle this long (default 24h)")
-	f.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: text or json")
 	f.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info (access log), warn, error")
 	cmd.AddCommand(newServeGCCmd(opts))
 	return cmd
@@ -392,7 +392,7 @@ func newServeGCCmd(_ *rootOptions) *cobra.Command {
 	var root string
 	var grace time.Duration
 	var dryRun bool
-	var format string
+	var out formatFlag
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Remove unreferenced blobs and expired uploads from a registry root",
@@ -405,6 +405,9 @@ Blobs younger than --grace are kept as a second guard.`,
   lading serve gc --root ./registry --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			var rep *storage.GCReport
 			store, err := storage.Open(ctx, root, storage.Options{})
@@ -418,7 +421,7 @@ Blobs younger than --grace are kept as a second guard.`,
 			if err != nil {
 				return err
 			}
-			return writeJSONOrText(cmd, format, rep, func(w io.Writer) error {
+			return out.write(cmd, rep, func(w io.Writer) error {
 				verb := "removed"
 				if dryRun {
 					verb = "would remove"
@@ -441,7 +444,7 @@ Blobs younger than --grace are kept as a second guard.`,
 	cmd.Flags().StringVar(&root, "root", "./lading-data", "registry root")
 	cmd.Flags().DurationVar(&grace, "grace", time.Hour, "keep unreferenced blobs younger than this")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be removed, remove nothing")
-	cmd.Flags().StringVar(&format, "format", "", "output format: json")
+	out.register(cmd, true)
 	return cmd
 }
 

@@ -397,9 +397,10 @@ func testIngestAbort(t *testing.T, s content.Store) {
 	if err := w.Abort(ctx); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
-	if _, err := w.Commit(ctx, desc.Size, desc.Digest); err == nil {
-		t.Fatal("commit after abort succeeded")
-	}
+	_, err = w.Commit(ctx, desc.Size, desc.Digest)
+	wantErr(t, "commit after abort", err, errdef.ErrClosed)
+	_, err = w.Write([]byte("x"))
+	wantErr(t, "write after abort", err, errdef.ErrClosed)
 	wantExists(t, s, desc, false)
 	w, err = s.Ingest(ctx, "to-abort")
 	if err != nil {
@@ -633,6 +634,25 @@ func testTags(t *testing.T, s content.Store) {
 	}
 	if got := listTags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tags after retag = %v, want %v", got, want)
+	}
+	// A descriptor resolved in another store carries that store's ref.name:
+	// the tag recorded is the one given.
+	foreign := m1
+	foreign.Annotations = map[string]string{ocispec.AnnotationRefName: "elsewhere", "k": "v"}
+	if err := s.Tag(ctx, foreign, "copied"); err != nil {
+		t.Fatal(err)
+	}
+	if d := resolve(t, s, "copied"); d.Annotations[ocispec.AnnotationRefName] != "copied" || d.Annotations["k"] != "v" {
+		t.Fatalf("resolve copied: annotations %v, want ref.name copied and k=v", d.Annotations)
+	}
+	if _, err := s.Resolve(ctx, "elsewhere"); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("the foreign ref.name became a tag: %v", err)
+	}
+	if foreign.Annotations[ocispec.AnnotationRefName] != "elsewhere" {
+		t.Fatal("Tag changed the caller's descriptor")
+	}
+	if err := s.Untag(ctx, "copied"); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Untag(ctx, "v1"); err != nil {
 		t.Fatalf("untag: %v", err)

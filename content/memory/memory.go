@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"sort"
 	"sync"
 
@@ -183,7 +184,15 @@ func (s *Store) Tag(ctx context.Context, desc ocispec.Descriptor, tag string) er
 	if int64(len(b.data)) != desc.Size {
 		return fmt.Errorf("tag %q: blob %s: %w: stored blob has %d bytes, descriptor says %d", tag, desc.Digest, errdef.ErrSizeMismatch, len(b.data), desc.Size)
 	}
-	s.tags[tag] = desc
+	// The tag is recorded as given: a ref.name annotation the descriptor
+	// carries from another store names it there, not here.
+	entry := desc
+	entry.Annotations = maps.Clone(desc.Annotations)
+	if entry.Annotations == nil {
+		entry.Annotations = map[string]string{}
+	}
+	entry.Annotations[ocispec.AnnotationRefName] = tag
+	s.tags[tag] = entry
 	return nil
 }
 
@@ -290,7 +299,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return 0, fmt.Errorf("ingest %q: writer is closed", w.ref)
+		return 0, fmt.Errorf("ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	w.in.data = append(w.in.data, p...)
 	w.h.Write(p)
@@ -321,7 +330,7 @@ func (w *writer) Abort(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return fmt.Errorf("abort ingest %q: writer is closed", w.ref)
+		return fmt.Errorf("abort ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	w.release(true)
 	return nil
@@ -331,7 +340,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: writer is closed", w.ref)
+		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	if err := content.CheckDigest(expected); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w", w.ref, err)

@@ -23,7 +23,7 @@ func Example() {
 	defer os.RemoveAll(tmp)
 	ctx := context.Background()
 
-	store, err := ocilayout.Init(filepath.Join(tmp, "layout"))
+	store, err := ocilayout.Init(context.Background(), filepath.Join(tmp, "layout"))
 	if err != nil {
 		log.Fatal(err)
 	}

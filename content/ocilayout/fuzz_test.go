@@ -24,7 +24,7 @@ func FuzzOpen(f *testing.F) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(layout), 0o644)
 		os.WriteFile(filepath.Join(dir, "index.json"), []byte(index), 0o644)
-		s, err := ocilayout.Open(dir)
+		s, err := ocilayout.Open(context.Background(), dir)
 		if err != nil {
 			if !errors.Is(err, errdef.ErrInvalid) && !errors.Is(err, errdef.ErrUnsupported) {
 				t.Fatalf("open: error %v is neither ErrInvalid nor ErrUnsupported", err)

@@ -3,7 +3,6 @@ package ocilayout
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -159,17 +158,13 @@ func (s *Store) findReferrers(ctx context.Context, blobs map[digest.Digest]blobF
 		if err != nil || !bytes.Contains(data, []byte(`"subject"`)) {
 			continue
 		}
-		var doc struct {
-			Subject *ocispec.Descriptor `json:"subject"`
+		desc := ocispec.Descriptor{MediaType: image.MediaTypeOf(data), Digest: d, Size: b.desc.Size}
+		n, err := content.DecodeNode(desc, data)
+		if err != nil || n == nil || n.Subject() == nil {
+			continue // not a manifest or index with a subject, to any reader
 		}
-		if json.Unmarshal(data, &doc) != nil || doc.Subject == nil {
-			continue
-		}
-		mt := image.MediaTypeOf(data)
-		if !image.IsManifest(mt) && !image.IsIndex(mt) {
-			continue
-		}
-		out[doc.Subject.Digest] = append(out[doc.Subject.Digest], ocispec.Descriptor{MediaType: mt, Digest: d, Size: b.desc.Size})
+		subject := n.Subject().Digest
+		out[subject] = append(out[subject], desc)
 	}
 	return out, nil
 }

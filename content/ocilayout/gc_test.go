@@ -1,6 +1,7 @@
 package ocilayout_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -190,7 +191,7 @@ func TestGCRefusesUnreadableManifest(t *testing.T) {
 func TestGCWaitsForWriters(t *testing.T) {
 	ctx := context.Background()
 	a := newLayout(t)
-	b, err := ocilayout.Open(a.Dir())
+	b, err := ocilayout.Open(context.Background(), a.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,5 +222,32 @@ func TestGCWaitsForWriters(t *testing.T) {
 	again := pushJSON(t, a, ocispec.MediaTypeImageConfig, map[string]string{"about": "again"})
 	if rep := gc(t, a, ocilayout.GCOptions{}); len(rep.Blobs) != 1 || rep.Blobs[0].Digest != again.Digest {
 		t.Errorf("gc by the writer itself removed %+v", rep.Blobs)
+	}
+}
+
+// TestPushOfPresentBlobDoesNotHoldGCOff checks that a Store whose pushes all
+// found their blobs present (no write) does not count as a writer: GC in
+// another Store runs.
+func TestPushOfPresentBlobDoesNotHoldGCOff(t *testing.T) {
+	ctx := context.Background()
+	a := newLayout(t)
+	blob := pushJSON(t, a, ocispec.MediaTypeImageConfig, map[string]string{"present": "yes"})
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ocilayout.Open(context.Background(), a.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	data, err := os.ReadFile(filepath.Join(a.Dir(), "blobs", "sha256", blob.Digest.Encoded()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Push(ctx, blob, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if rep := gc(t, a, ocilayout.GCOptions{}); len(rep.Blobs) != 1 {
+		t.Fatalf("gc after a no-op push elsewhere removed %+v, want the unreferenced blob", rep.Blobs)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // newLayout creates a layout in a fresh temporary directory.
 func newLayout(t testing.TB, opts ...ocilayout.Option) *ocilayout.Store {
 	t.Helper()
-	s, err := ocilayout.Init(filepath.Join(t.TempDir(), "layout"), opts...)
+	s, err := ocilayout.Init(context.Background(), filepath.Join(t.TempDir(), "layout"), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,3 +154,11 @@ func mustMarshal(t testing.TB, v any) string {
 	}
 	return string(data)
 }
+
+// pushJSONBytes pushes data as an octet-stream blob.
+func pushJSONBytes(t testing.TB, s *ocilayout.Store, data []byte) {
+	t.Helper()
+	contenttest.Push(t, s, contenttest.Describe("application/octet-stream", data), data)
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -55,8 +55,8 @@ type errAbandoned struct{ err error }
 func (e errAbandoned) Error() string { return e.err.Error() }
 func (e errAbandoned) Unwrap() error { return e.err }
 
-// readIndex reads and decodes index.json. The decoding is lenient (unknown
-// media types and fields are kept); Verify checks it strictly.
+// readIndex reads and decodes index.json with the image package, as every
+// reader in lading does (what it tolerates, Verify reports as warnings).
 func (s *Store) readIndex() (ocispec.Index, error) {
 	var idx ocispec.Index
 	data, err := readCapped(s.path(indexFile), maxIndexBytes)
@@ -66,13 +66,11 @@ func (s *Store) readIndex() (ocispec.Index, error) {
 	if err != nil {
 		return idx, fmt.Errorf("read %s: %w", s.path(indexFile), err)
 	}
-	if err := json.Unmarshal(data, &idx); err != nil {
-		return idx, fmt.Errorf("read %s: %w: %v", s.path(indexFile), errdef.ErrInvalid, err)
+	dec, err := image.DecodeIndex(data)
+	if err != nil {
+		return idx, fmt.Errorf("read %s: %w", s.path(indexFile), err)
 	}
-	if idx.SchemaVersion != 2 {
-		return idx, fmt.Errorf("read %s: %w: schemaVersion %d, want 2", s.path(indexFile), errdef.ErrInvalid, idx.SchemaVersion)
-	}
-	return idx, nil
+	return *dec, nil
 }
 
 func (s *Store) writeIndexLocked(idx ocispec.Index) error {
@@ -160,10 +158,40 @@ func (s *Store) Untag(ctx context.Context, tag string) error {
 		n := len(idx.Manifests)
 		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool { return refName(d) == tag })
 		if len(idx.Manifests) == n {
-			return fmt.Errorf("untag %q in %s: %w", tag, s.dir, errdef.ErrNotFound)
+			return fmt.Errorf("untag: %w", &errdef.NotFoundError{What: errdef.WhatTag, Name: tag, In: s.dir})
 		}
 		return nil
 	})
+}
+
+// RemoveDigest removes every index.json entry whose digest is dgst, tagged
+// or not, and returns the tags those entries had (nil for untagged ones).
+// The content stays until garbage collection. No entry with dgst is an
+// *errdef.NotFoundError.
+func (s *Store) RemoveDigest(ctx context.Context, dgst digest.Digest) ([]string, error) {
+	var tags []string
+	err := s.UpdateIndex(ctx, func(idx *ocispec.Index) error {
+		tags = nil
+		n := len(idx.Manifests)
+		idx.Manifests = slices.DeleteFunc(idx.Manifests, func(d ocispec.Descriptor) bool {
+			if d.Digest != dgst {
+				return false
+			}
+			if t := refName(d); t != "" {
+				tags = append(tags, t)
+			}
+			return true
+		})
+		if len(idx.Manifests) == n {
+			return &errdef.NotFoundError{What: errdef.WhatManifest, Name: string(dgst), In: s.dir + "/index.json"}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remove %s: %w", dgst, err)
+	}
+	slices.Sort(tags)
+	return tags, nil
 }
 
 // Tags passes the distinct ref names of index.json, sorted, to fn in pages.
@@ -198,7 +226,7 @@ func (s *Store) Resolve(ctx context.Context, reference string) (ocispec.Descript
 	}
 	dgst, err := digest.Parse(reference)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %q in %s: %w", reference, s.dir, errdef.ErrNotFound)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve: %w", &errdef.NotFoundError{What: errdef.WhatTag, Name: reference, In: s.dir})
 	}
 	if d, ok := s.findInIndexes(ctx, idx.Manifests, dgst); ok {
 		return d, nil
@@ -237,9 +265,8 @@ func (s *Store) findInIndexes(ctx context.Context, descs []ocispec.Descriptor, d
 			if err != nil {
 				continue
 			}
-			var child ocispec.Index
-			if json.Unmarshal(data, &child) == nil {
-				next = append(next, child.Manifests...)
+			if n, err := content.DecodeNode(d, data); err == nil && n != nil {
+				next = append(next, n.Index.Manifests...)
 			}
 		}
 		descs = next

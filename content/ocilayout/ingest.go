@@ -100,7 +100,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
-		return 0, fmt.Errorf("ingest %q: writer is closed", w.ref)
+		return 0, fmt.Errorf("ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
@@ -141,7 +141,7 @@ func (w *writer) Abort(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
-		return fmt.Errorf("abort ingest %q: writer is closed", w.ref)
+		return fmt.Errorf("abort ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	return w.discard()
 }
@@ -150,7 +150,7 @@ func (w *writer) Commit(ctx context.Context, size int64, expected digest.Digest)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
-		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: writer is closed", w.ref)
+		return ocispec.Descriptor{}, fmt.Errorf("commit ingest %q: %w: the writer is closed", w.ref, errdef.ErrClosed)
 	}
 	desc, err := w.commit(ctx, size, expected)
 	if derr := w.discard(); err == nil && derr != nil {

@@ -38,7 +38,7 @@ func run(t *testing.T, name string, args ...string) []byte {
 // verifies the whole layout.
 func checkForeign(t *testing.T, dir, tagName string) ocispec.Descriptor {
 	t.Helper()
-	s, err := ocilayout.Open(dir)
+	s, err := ocilayout.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatalf("open %s: %v", dir, err)
 	}
@@ -81,7 +81,7 @@ func TestInteropUmociAndSkopeoLayouts(t *testing.T) {
 		t.Logf("skopeo rewrote the manifest: %s -> %s", da.Digest, db.Digest)
 	}
 	// Tagging and collecting garbage in a foreign layout keeps it usable.
-	s, _ := ocilayout.Open(b)
+	s, _ := ocilayout.Open(context.Background(), b)
 	tag(t, s, db, "again")
 	if _, err := s.GC(context.Background(), ocilayout.GCOptions{}); err != nil {
 		t.Fatal(err)

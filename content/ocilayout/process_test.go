@@ -47,7 +47,7 @@ func TestHelperProcess(t *testing.T) {
 
 func runHelper(mode, dir, arg string) error {
 	ctx := context.Background()
-	s, err := ocilayout.Open(dir)
+	s, err := ocilayout.Open(context.Background(), dir)
 	if err != nil {
 		return err
 	}

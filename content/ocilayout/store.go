@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
@@ -105,9 +106,12 @@ func newStore(dir string, opts []Option) *Store {
 }
 
 // Open opens an existing layout in dir. A directory without an oci-layout
-// file is errdef.ErrNotFound; an unreadable oci-layout or index.json is
-// errdef.ErrInvalid.
-func Open(dir string, opts ...Option) (*Store, error) {
+// file is an *errdef.NotFoundError (errdef.ErrNotFound) of a layout; an
+// unreadable oci-layout or index.json is errdef.ErrInvalid.
+func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s := newStore(dir, opts)
 	if err := s.check(); err != nil {
 		return nil, err
@@ -116,18 +120,19 @@ func Open(dir string, opts ...Option) (*Store, error) {
 }
 
 // Init opens the layout in dir, creating it (and dir) if dir has no
-// oci-layout file. An existing layout must be valid, as for Open.
-func Init(dir string, opts ...Option) (*Store, error) {
+// oci-layout file. An existing layout must be valid, as for Open. It waits
+// for the layout's lock while another process creates or changes it, until
+// ctx is done.
+func Init(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	s := newStore(dir, opts)
 	if _, err := os.Stat(s.path(layoutFile)); err == nil {
-		return Open(dir, opts...)
+		return Open(ctx, dir, opts...)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("init layout %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(s.path(blobsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("init layout %s: %w", dir, err)
 	}
-	ctx := context.Background()
 	err := s.withLock(ctx, func() error {
 		// Another process may have created the layout meanwhile.
 		if _, err := os.Stat(s.path(indexFile)); errors.Is(err, fs.ErrNotExist) {
@@ -146,7 +151,7 @@ func Init(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init layout %s: %w", dir, err)
 	}
-	return Open(dir, opts...)
+	return Open(ctx, dir, opts...)
 }
 
 // Dir returns the layout directory.
@@ -161,7 +166,7 @@ func (s *Store) path(elem ...string) string {
 func (s *Store) check() error {
 	data, err := readCapped(s.path(layoutFile), maxLayoutBytes)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("open layout %s: %w: no %s file", s.dir, errdef.ErrNotFound, layoutFile)
+		return fmt.Errorf("open layout: %w", &errdef.NotFoundError{What: errdef.WhatLayout, Name: s.dir, Detail: "the directory has no " + layoutFile + " file"})
 	}
 	if err != nil {
 		return fmt.Errorf("open layout %s: %w", s.dir, err)
@@ -223,15 +228,21 @@ func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Read
 	if expected.Size < 0 {
 		return fmt.Errorf("push %s: %w: negative size %d", expected.Digest, errdef.ErrInvalid, expected.Size)
 	}
-	if err := s.holdWriters(ctx); err != nil {
-		return fmt.Errorf("push %s: %w", expected.Digest, err)
-	}
 	final := s.blobPath(expected.Digest)
+	// A blob already stored is not written again, and the writers' lock is
+	// not taken for it: a process that only finds its blobs present does
+	// not hold GC off. Its modification time is refreshed, so a GC with a
+	// MinBlobAge keeps it while the caller goes on to reference it.
 	if fi, err := os.Stat(final); err == nil {
 		if fi.Size() != expected.Size {
 			return fmt.Errorf("push %s: %w: stored blob %s has %d bytes, descriptor says %d", expected.Digest, errdef.ErrSizeMismatch, final, fi.Size(), expected.Size)
 		}
+		now := time.Now()
+		_ = os.Chtimes(final, now, now)
 		return nil
+	}
+	if err := s.holdWriters(ctx); err != nil {
+		return fmt.Errorf("push %s: %w", expected.Digest, err)
 	}
 	f, err := s.createTemp()
 	if err != nil {
@@ -377,7 +388,7 @@ func (s *Store) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	path := s.blobPath(desc.Digest)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, errdef.ErrNotFound)
+		return nil, fmt.Errorf("fetch: %w", &errdef.NotFoundError{What: errdef.WhatBlob, Name: string(desc.Digest), In: s.dir})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", desc.Digest, err)
@@ -423,7 +434,7 @@ func (s *Store) Stat(ctx context.Context, dgst digest.Digest) (ocispec.Descripto
 	}
 	fi, err := os.Stat(s.blobPath(dgst))
 	if errors.Is(err, fs.ErrNotExist) {
-		return ocispec.Descriptor{}, fmt.Errorf("stat %s: %w", dgst, errdef.ErrNotFound)
+		return ocispec.Descriptor{}, fmt.Errorf("stat: %w", &errdef.NotFoundError{What: errdef.WhatBlob, Name: string(dgst), In: s.dir})
 	}
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("stat %s: %w", dgst, err)
@@ -438,7 +449,7 @@ func (s *Store) Delete(ctx context.Context, dgst digest.Digest) error {
 	}
 	err := os.Remove(s.blobPath(dgst))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete %s: %w", dgst, errdef.ErrNotFound)
+		return fmt.Errorf("delete: %w", &errdef.NotFoundError{What: errdef.WhatBlob, Name: string(dgst), In: s.dir})
 	}
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", dgst, err)

@@ -30,7 +30,7 @@ func TestSuiteVerifyOnRead(t *testing.T) {
 
 func TestInitCreatesLayout(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	if _, err := ocilayout.Init(dir); err != nil {
+	if _, err := ocilayout.Init(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
 	layout, err := os.ReadFile(filepath.Join(dir, "oci-layout"))
@@ -56,10 +56,10 @@ func TestInitCreatesLayout(t *testing.T) {
 		t.Fatalf("ingest/ exists before anything was written: %v", err)
 	}
 	// Init of an existing layout opens it and keeps its content.
-	s, _ := ocilayout.Open(dir)
+	s, _ := ocilayout.Open(context.Background(), dir)
 	img := pushImage(t, s)
 	tag(t, s, img.manifest, "kept")
-	s2, err := ocilayout.Init(dir)
+	s2, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOpenErrors(t *testing.T) {
 			if c.index != "" {
 				write(t, dir, "index.json", c.index)
 			}
-			_, err := ocilayout.Open(dir)
+			_, err := ocilayout.Open(context.Background(), dir)
 			if !errors.Is(err, c.target) {
 				t.Fatalf("open: %v, want %v", err, c.target)
 			}
@@ -105,13 +105,13 @@ func TestOpenErrors(t *testing.T) {
 				t.Fatalf("error %q does not name the directory", err)
 			}
 			if c.layout != "" {
-				if _, err := ocilayout.Init(dir); !errors.Is(err, c.target) {
+				if _, err := ocilayout.Init(context.Background(), dir); !errors.Is(err, c.target) {
 					t.Fatalf("init: %v, want %v", err, c.target)
 				}
 			}
 		})
 	}
-	if _, err := ocilayout.Open(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, errdef.ErrNotFound) {
+	if _, err := ocilayout.Open(context.Background(), filepath.Join(t.TempDir(), "missing")); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("open of a missing directory: %v", err)
 	}
 }
@@ -180,7 +180,7 @@ func TestVerifyOnRead(t *testing.T) {
 	if _, err := io.ReadAll(rc); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("read of a corrupt blob with verify-on-read: %v", err)
 	}
-	plain, _ := ocilayout.Open(s.Dir())
+	plain, _ := ocilayout.Open(context.Background(), s.Dir())
 	rc2, _ := plain.Fetch(context.Background(), desc)
 	defer rc2.Close()
 	if got, err := io.ReadAll(rc2); err != nil || !bytes.Equal(got, corrupt) {

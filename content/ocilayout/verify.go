@@ -2,9 +2,9 @@ package ocilayout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/progress"
 	"io"
 	"io/fs"
 	"os"
@@ -25,6 +25,8 @@ type VerifyOptions struct {
 	// Workers is how many blobs are hashed at once; 0 means one per CPU
 	// (runtime.GOMAXPROCS).
 	Workers int
+	// Progress, when set, receives an event per blob hashed.
+	Progress progress.Func
 }
 
 // Problem is one thing wrong with a layout.
@@ -74,6 +76,10 @@ type VerifyReport struct {
 	Documents int
 	// Problems lists everything found wrong, sorted by path.
 	Problems []Problem
+	// Warnings lists what is wrong but does not stop lading from reading
+	// the layout (rules the specification states as SHOULD, annotation
+	// values; see image.Warnings), sorted by path.
+	Warnings []Problem
 }
 
 // OK reports whether no problem was found.
@@ -104,9 +110,11 @@ func (e problemError) Unwrap() error { return e.p.Err }
 //   - every descriptor reachable from index.json (through indexes,
 //     manifests, configs, layers and subjects) names a present blob of the
 //     declared size;
-//   - every reachable manifest, index and configuration is valid, and each
-//     image configuration lists as many rootfs.diff_ids as its manifest has
-//     layers.
+//   - every reachable manifest, index and configuration can be read (what
+//     the readers tolerate is listed in Warnings), and each image
+//     configuration lists as many rootfs.diff_ids as its manifest has
+//     layers;
+//   - every reachable digest is of an algorithm lading can verify.
 //
 // The error return is for failures to do the check (an unreadable
 // directory, a cancelled ctx), not for problems found.
@@ -116,6 +124,11 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	add := func(p Problem) {
 		mu.Lock()
 		rep.Problems = append(rep.Problems, p)
+		mu.Unlock()
+	}
+	warn := func(p Problem) {
+		mu.Lock()
+		rep.Warnings = append(rep.Warnings, p)
 		mu.Unlock()
 	}
 
@@ -129,7 +142,10 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		wg.Go(func() {
 			buf := make([]byte, copyBufferSize)
 			for b := range jobs {
-				n, err := hashFile(ctx, b, buf)
+				id := b.desc.Digest.String()
+				opts.Progress.Start(id, "blob", b.desc.Size)
+				n, err := hashFile(ctx, b, buf, opts.Progress)
+				opts.Progress.Finish(id, "blob", n, b.desc.Size, err)
 				mu.Lock()
 				rep.Blobs++
 				rep.Bytes += n
@@ -145,7 +161,7 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 	graphDone := make(chan struct{})
 	go func() {
 		defer close(graphDone)
-		graphErr = s.verifyGraph(ctx, rep, add)
+		graphErr = s.verifyGraph(ctx, rep, add, warn)
 	}()
 	walkErr := s.walkBlobs(ctx, func(b blobFile) error {
 		select {
@@ -162,19 +178,24 @@ func (s *Store) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, 
 		return nil, fmt.Errorf("verify layout %s: %w", s.dir, err)
 	}
 	sort.SliceStable(rep.Problems, func(i, j int) bool { return rep.Problems[i].Path < rep.Problems[j].Path })
+	sort.SliceStable(rep.Warnings, func(i, j int) bool { return rep.Warnings[i].Path < rep.Warnings[j].Path })
 	return rep, nil
 }
 
 // hashFile checks that the file b hashes to its name, returning how many
 // bytes it read.
-func hashFile(ctx context.Context, b blobFile, buf []byte) (int64, error) {
+func hashFile(ctx context.Context, b blobFile, buf []byte, pf progress.Func) (int64, error) {
 	f, err := os.Open(b.path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	h := b.desc.Digest.Algorithm().Hash()
-	n, err := io.CopyBuffer(h, content.ContextReader(ctx, f), buf)
+	var r io.Reader = content.ContextReader(ctx, f)
+	if pf != nil {
+		r = pf.Reader(r, b.desc.Digest.String(), "blob", b.desc.Size)
+	}
+	n, err := io.CopyBuffer(h, r, buf)
 	if err != nil {
 		return n, err
 	}
@@ -184,8 +205,11 @@ func hashFile(ctx context.Context, b blobFile, buf []byte) (int64, error) {
 	return n, nil
 }
 
-// verifyGraph checks oci-layout, index.json and everything reachable.
-func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Problem)) error {
+// verifyGraph checks oci-layout, index.json and everything reachable. It
+// reads documents the way every reader in lading does (content.DecodeNode,
+// image.DecodeConfig): what they refuse is a problem, what they tolerate is
+// a warning.
+func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add, warn func(Problem)) error {
 	layoutPath := s.path(layoutFile)
 	if data, err := readCapped(layoutPath, maxLayoutBytes); err != nil {
 		add(Problem{Path: layoutPath, Err: err})
@@ -198,12 +222,14 @@ func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Pro
 		add(Problem{Path: indexPath, Err: err})
 		return nil
 	}
-	if err := image.Validate(ocispec.MediaTypeImageIndex, data); err != nil {
-		add(Problem{Path: indexPath, Err: err})
+	var warnings image.ValidationErrors
+	idx, err := image.DecodeIndex(data, image.Warnings(&warnings))
+	if len(warnings) > 0 {
+		warn(Problem{Path: indexPath, Err: warnings})
 	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(data, &idx); err != nil {
-		return nil // reported by Validate
+	if err != nil {
+		add(Problem{Path: indexPath, Err: err})
+		return nil
 	}
 
 	type edge struct {
@@ -225,8 +251,11 @@ func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Pro
 		e := queue[0]
 		queue = queue[1:]
 		d := e.desc
-		if content.CheckDigest(d.Digest) != nil {
-			continue // the parent's validation reports it
+		if err := content.CheckDigest(d.Digest); err != nil {
+			// The document that holds it decoded, so the digest matches the
+			// grammar: its algorithm is one lading cannot verify.
+			add(Problem{Digest: d.Digest, Parent: e.parent, Err: fmt.Errorf("cannot verify the blob: %w", err)})
+			continue
 		}
 		path := s.blobPath(d.Digest)
 		fi, err := os.Stat(path)
@@ -262,39 +291,31 @@ func (s *Store) verifyGraph(ctx context.Context, rep *VerifyReport, add func(Pro
 			continue
 		}
 		rep.Documents++
-		if err := image.Validate(mt, doc); err != nil {
-			add(Problem{Digest: d.Digest, Path: path, Err: err})
+		if image.IsConfig(mt) {
+			var warnings image.ValidationErrors
+			if _, err := image.DecodeConfig(doc, image.Warnings(&warnings)); err != nil {
+				add(Problem{Digest: d.Digest, Path: path, Err: err})
+			}
+			if len(warnings) > 0 {
+				warn(Problem{Digest: d.Digest, Path: path, Err: warnings})
+			}
+			continue
 		}
-		switch {
-		case image.IsManifest(mt):
-			var m ocispec.Manifest
-			if json.Unmarshal(doc, &m) != nil {
-				continue
-			}
-			parent := string(d.Digest)
-			if m.Config.Digest != "" {
-				queue = append(queue, edge{m.Config, parent})
-			}
-			for _, l := range m.Layers {
-				queue = append(queue, edge{l, parent})
-			}
-			if m.Subject != nil {
-				queue = append(queue, edge{*m.Subject, parent})
-			}
-			if p, ok := s.checkDiffIDs(d, path, m); !ok {
+		n, err := content.DecodeNode(d, doc)
+		if err != nil {
+			add(Problem{Digest: d.Digest, Path: path, Err: err})
+			continue
+		}
+		if len(n.Warnings) > 0 {
+			warn(Problem{Digest: d.Digest, Path: path, Err: n.Warnings})
+		}
+		parent := string(d.Digest)
+		for _, c := range n.Successors() {
+			queue = append(queue, edge{c, parent})
+		}
+		if n.Manifest != nil {
+			if p, ok := s.checkDiffIDs(d, path, *n.Manifest); !ok {
 				add(p)
-			}
-		case image.IsIndex(mt):
-			var child ocispec.Index
-			if json.Unmarshal(doc, &child) != nil {
-				continue
-			}
-			parent := string(d.Digest)
-			for _, c := range child.Manifests {
-				queue = append(queue, edge{c, parent})
-			}
-			if child.Subject != nil {
-				queue = append(queue, edge{*child.Subject, parent})
 			}
 		}
 	}
@@ -312,12 +333,8 @@ func (s *Store) checkDiffIDs(d ocispec.Descriptor, path string, m ocispec.Manife
 	if err != nil {
 		return Problem{}, true
 	}
-	var cfg struct {
-		RootFS struct {
-			DiffIDs []json.RawMessage `json:"diff_ids"`
-		} `json:"rootfs"`
-	}
-	if json.Unmarshal(data, &cfg) != nil {
+	cfg, err := image.DecodeConfig(data)
+	if err != nil {
 		return Problem{}, true
 	}
 	if n := len(cfg.RootFS.DiffIDs); n != len(m.Layers) {

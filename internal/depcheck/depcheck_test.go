@@ -17,13 +17,16 @@ const module = "github.com/lading-oci/lading"
 // exceptions in allowed.
 var layers = map[string]int{
 	"errdef":                0,
+	"progress":              0,
 	"image":                 1,
 	"ref":                   1,
+	"internal/inroot":       1,
 	"content":               2,
 	"layer":                 2,
 	"registry/errcode":      2,
 	"registry/credentials":  2,
 	"bundle":                2,
+	"internal/archive":      2,
 	"layer/unpack":          3,
 	"layer/analyze":         3,
 	"content/memory":        3,
@@ -40,6 +43,7 @@ var layers = map[string]int{
 	"containerfile":         7,
 	"cmd/lading":            8,
 	"internal/testutil":     8,
+	"internal/registrytest": 8,
 	"internal/depcheck":     9,
 }
 

@@ -31,7 +31,7 @@ type Layer struct {
 	// Open returns the layer blob, compressed with gzip or zstd or not at all.
 	// It is called once per analysis. To have the blob verified, return a
 	// verifying reader: the stream is always read to its end.
-	Open func() (io.ReadCloser, error)
+	Open func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // Options configure Analyze.

@@ -507,7 +507,7 @@ func (verifyingReader) Close() error { return nil }
 func TestAnalyzeReadsBlobToTheEnd(t *testing.T) {
 	blob := compressed(t, append(tarBytes(t, file("a", 3)), make([]byte, 4096)...), layer.Gzip)
 	var done atomic.Bool
-	l := Layer{Digest: digest.FromBytes(blob), Open: func() (io.ReadCloser, error) {
+	l := Layer{Digest: digest.FromBytes(blob), Open: func(context.Context) (io.ReadCloser, error) {
 		return verifyingReader{bytes.NewReader(blob), &done}, nil
 	}}
 	if _, err := Analyze(context.Background(), []Layer{l}, Options{}); err != nil {

@@ -3,6 +3,7 @@ package analyze
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -101,7 +102,7 @@ func compressed(t testing.TB, blob []byte, c layer.Compression) []byte {
 func blobLayer(blob []byte, opens *atomic.Int32) Layer {
 	return Layer{
 		Digest: digest.FromBytes(blob),
-		Open: func() (io.ReadCloser, error) {
+		Open: func(context.Context) (io.ReadCloser, error) {
 			if opens != nil {
 				opens.Add(1)
 			}
@@ -126,5 +127,5 @@ func L(es ...ent) []ent { return es }
 var errOpen = errors.New("blob unavailable")
 
 func failingLayer() Layer {
-	return Layer{Digest: digest.FromString("missing"), Open: func() (io.ReadCloser, error) { return nil, errOpen }}
+	return Layer{Digest: digest.FromString("missing"), Open: func(context.Context) (io.ReadCloser, error) { return nil, errOpen }}
 }

@@ -31,22 +31,42 @@ const (
 )
 
 // Difference is one path of a Comparison. For changed paths it describes the
-// path in the second image.
+// path in the second image, and Old the path in the first.
 type Difference struct {
 	Path string `json:"path"`
-	// Type is the type in the final filesystem; hardlinked files are TypeFile.
-	Type FileType `json:"type"`
-	// Size is the size of a regular file, 0 for other types.
-	Size int64 `json:"size"`
-	// Mode holds the type and permission bits.
-	Mode fs.FileMode `json:"mode"`
-	// Link is the target of a symlink.
-	Link string `json:"link,omitempty"`
+	PathState
 	// Changes says what differs, in the order of the Diff* constants:
 	// "type" alone, or any of "content", "size", "mode", "owner", "link",
 	// "device". Set for changed paths only.
 	Changes []string `json:"changes,omitempty"`
+	// Old is the path in the first image, for changed paths.
+	Old *PathState `json:"old,omitempty"`
 }
+
+// PathState is what Compare reports of one path in one image.
+type PathState struct {
+	// Type is the type in the final filesystem; hardlinked files are TypeFile.
+	Type FileType `json:"type"`
+	// Size is the size of a regular file, 0 for other types.
+	Size int64 `json:"size"`
+	// Mode holds the type and permission bits; in JSON, as ls shows them
+	// ("-rwxr-xr-x").
+	Mode Mode `json:"mode"`
+	// UID and GID own the path.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+	// Link is the target of a symlink.
+	Link string `json:"link,omitempty"`
+}
+
+// Mode is a file mode that is written as its permission string.
+type Mode fs.FileMode
+
+// String renders the mode as ls does ("drwxr-xr-x").
+func (m Mode) String() string { return fs.FileMode(m).String() }
+
+// MarshalText writes the permission string.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 // Comparison lists how the final filesystem of a second image differs from
 // that of a first. Each list is sorted by path. A path under a directory
@@ -111,6 +131,8 @@ func compareDirs(a, b *node, dir string, rep *Comparison) {
 			if what := compareNodes(na, nb); len(what) > 0 {
 				e := describe(nb, p)
 				e.Changes = what
+				old := describe(na, p).PathState
+				e.Old = &old
 				rep.Changed = append(rep.Changed, e)
 			}
 			switch {
@@ -165,7 +187,7 @@ func compareNodes(a, b *node) []string {
 }
 
 func describe(n *node, p string) Difference {
-	e := Difference{Path: p, Type: n.typ.fileType(), Mode: fileMode(n)}
+	e := Difference{Path: p, PathState: PathState{Type: n.typ.fileType(), Mode: Mode(fileMode(n)), UID: int(n.uid), GID: int(n.gid)}}
 	if n.ino != nil {
 		e.Size = n.ino.size
 	}

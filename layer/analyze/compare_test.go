@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"reflect"
@@ -134,14 +135,24 @@ func TestDiffEntries(t *testing.T) {
 	}
 	want := &Comparison{
 		Added: []Difference{
-			{Path: "d/s", Type: TypeSymlink, Mode: fs.ModeSymlink | 0o644, Link: "f"},
-			{Path: "e", Type: TypeDir, Mode: fs.ModeDir | 0o700},
+			{Path: "d/s", PathState: PathState{Type: TypeSymlink, Mode: Mode(fs.ModeSymlink | 0o644), Link: "f"}},
+			{Path: "e", PathState: PathState{Type: TypeDir, Mode: Mode(fs.ModeDir | 0o700)}},
 		},
 		Removed: []Difference{},
-		Changed: []Difference{{Path: "d/f", Type: TypeFile, Size: 3, Mode: fs.ModeSetuid | 0o755, Changes: []string{DiffMode}}},
+		Changed: []Difference{{Path: "d/f", PathState: PathState{Type: TypeFile, Size: 3, Mode: Mode(fs.ModeSetuid | 0o755)}, Changes: []string{DiffMode},
+			Old: &PathState{Type: TypeFile, Size: 3, Mode: 0o644}}},
 	}
 	if !reflect.DeepEqual(rep, want) {
 		t.Errorf("got  %+v\nwant %+v", rep, want)
+	}
+	// In JSON, modes are permission strings, with the old value beside the
+	// new one.
+	data, err := json.Marshal(rep.Changed[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"mode":"urwxr-xr-x"`) || !strings.Contains(string(data), `"old":{"type":"file","size":3,"mode":"-rw-r--r--"`) {
+		t.Errorf("JSON %s", data)
 	}
 }
 

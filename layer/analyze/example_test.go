@@ -29,7 +29,7 @@ func memLayer(entries ...any) analyze.Layer {
 	blob := buf.Bytes()
 	return analyze.Layer{
 		Digest: digest.FromBytes(blob),
-		Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil },
+		Open:   func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil },
 	}
 }
 

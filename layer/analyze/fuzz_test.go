@@ -16,7 +16,7 @@ func FuzzAnalyze(f *testing.F) {
 	f.Add(compressed(f, tarBytes(f, file("a", 10), wh("a")), layer.Gzip))
 	f.Add(compressed(f, tarBytes(f, symlink("l", "/l/x"), file("l/f", 1)), layer.Zstd))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		l := Layer{Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+		l := Layer{Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 		// The blob twice: the second copy's whiteouts and links meet the first's entries.
 		rep, err := Analyze(context.Background(), []Layer{l, l}, Options{Files: true, MaxPaths: 1 << 12})
 		if err != nil {

@@ -198,7 +198,7 @@ func readLayer(ctx context.Context, idx int, l Layer, withSums bool, maxEntries 
 	if l.Open == nil {
 		return nil, fmt.Errorf("%w: no Open function", errdef.ErrInvalid)
 	}
-	rc, err := l.Open()
+	rc, err := l.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}

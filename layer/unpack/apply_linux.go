@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -127,6 +128,9 @@ type deferredDir struct {
 	mode         os.FileMode
 	atime, mtime time.Time
 	valid        bool
+	// keepTimes leaves the times alone: a directory whose mode is only
+	// put back.
+	keepTimes bool
 }
 
 type dirHandle struct {
@@ -171,6 +175,16 @@ type applier struct {
 	acl bool
 	// umask is the process umask when the layer started.
 	umask uint32
+
+	// unlock is set in rootless mode without root privileges, where the
+	// permission bits the layers record (a 0555 or 0000 directory) would
+	// stop the owner from writing into or through a directory. Such a
+	// directory is given u+rwx while the layer is applied and its mode put
+	// back at the end (see access); open records the directories checked
+	// this layer, and locked their recorded modes.
+	unlock bool
+	open   map[string]struct{}
+	locked map[string]os.FileMode
 }
 
 func newApplier(rt *os.Root, opts Options) *applier {
@@ -190,6 +204,9 @@ func newApplier(rt *os.Root, opts Options) *applier {
 		touched:   map[string][2]time.Time{},
 		buf:       bufPool.Get().(*[]byte),
 		umask:     processUmask(),
+		unlock:    opts.Rootless && os.Geteuid() != 0,
+		open:      map[string]struct{}{},
+		locked:    map[string]os.FileMode{},
 	}
 }
 
@@ -428,6 +445,9 @@ func (a *applier) step(dir, name string, create bool, links *int) (string, error
 	case "..":
 		return parentOf(dir), nil // parentOf(".") is "."
 	}
+	if err := a.access(dir); err != nil {
+		return "", err
+	}
 	h, err := a.handle(dir)
 	if err != nil {
 		return "", err
@@ -487,12 +507,65 @@ func (a *applier) parent(dir string) (string, *dirHandle, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	if err := a.access(rp); err != nil {
+		return "", nil, err
+	}
 	h, err := a.handle(rp)
 	if err != nil {
 		return "", nil, err
 	}
 	a.touch(rp)
 	return rp, h, nil
+}
+
+// access makes sure the owner can search, read and write the resolved
+// directory dir and every directory above it, when unprivileged rootless
+// mode needs that: a directory whose mode lacks some of u+rwx gets them
+// until the end of the layer, when finish puts its mode back. Elsewhere it
+// does nothing.
+func (a *applier) access(dir string) error {
+	if !a.unlock {
+		return nil
+	}
+	if _, ok := a.open[dir]; ok {
+		return nil
+	}
+	if dir != "." {
+		if err := a.access(parentOf(dir)); err != nil {
+			return err
+		}
+	}
+	fi, err := a.root.Lstat(dir)
+	if err != nil {
+		if isNotExist(err) {
+			return nil // made by the caller, with owner access
+		}
+		return err
+	}
+	if fi.IsDir() && fi.Mode().Perm()&0o700 != 0o700 {
+		if err := a.root.Chmod(dir, fi.Mode()|0o700); err != nil {
+			return fmt.Errorf("give the owner access to %q: %w", dir, err)
+		}
+		if _, ok := a.locked[dir]; !ok {
+			a.locked[dir] = fi.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		}
+	}
+	a.open[dir] = struct{}{}
+	return nil
+}
+
+// removeAll removes name, a directory, in h. Unprivileged rootless mode
+// first gives the owner access to directories below it that would
+// otherwise stop the removal.
+func (a *applier) removeAll(h *dirHandle, name string) error {
+	err := h.root.RemoveAll(name)
+	if err == nil || !a.unlock || !isPermission(err) {
+		return err
+	}
+	if err := openTree(h.root, name); err != nil {
+		return err
+	}
+	return h.root.RemoveAll(name)
 }
 
 func (a *applier) touch(dir string) {
@@ -532,6 +605,12 @@ func (a *applier) removed(p string, m os.FileMode) {
 	case m.IsDir():
 		a.lex = map[string]string{".": "."}
 		a.traversed = map[string]struct{}{}
+		for k := range a.open {
+			if under(k, p) {
+				delete(a.open, k)
+				delete(a.locked, k)
+			}
+		}
 		for k, h := range a.handles {
 			if under(k, p) {
 				h.close(a.root)
@@ -565,7 +644,7 @@ func (a *applier) clear(h *dirHandle, dir, name string) error {
 		return err
 	}
 	if fi.IsDir() {
-		err = h.root.RemoveAll(name)
+		err = a.removeAll(h, name)
 	} else {
 		err = h.root.Remove(name)
 	}
@@ -662,9 +741,6 @@ func (a *applier) rootDir(hdr *tar.Header) error {
 
 func (a *applier) deferDir(hdr *tar.Header, p string) {
 	m := fileMode(hdr)
-	if a.rootless {
-		m |= 0o700
-	}
 	at, mt := times(hdr)
 	a.dirs = append(a.dirs, deferredDir{entry: hdr.Name, path: p, mode: m, atime: at, mtime: mt, valid: true})
 }
@@ -728,13 +804,15 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 		return err
 	}
 	mode := uint32(hdr.Mode & 0o7777)
-	if a.rootless {
-		mode |= 0o600
-	}
 	// The file is made with its final permission bits; the kernel takes
 	// away what the umask (or a default ACL of the directory) removes, and
-	// only then is an explicit chmod needed.
+	// only then is an explicit chmod needed. In rootless mode the owner
+	// keeps read and write access until the content and xattrs are in
+	// (xattrs need write access), and the exact mode is set last.
 	perm := mode & 0o777
+	if a.rootless {
+		perm |= 0o600
+	}
 	fd, err := createAt(dfd, base, perm)
 	if err != nil && isExist(err) {
 		if err := a.clear(h, rp, base); err != nil {
@@ -765,15 +843,15 @@ func (a *applier) file(hdr *tar.Header, dir, base string, body io.Reader) error 
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
+	if len(hdr.PAXRecords) > 0 {
+		if err := a.setXattrs(hdr, false, func(n string, v []byte) error { return fsetxattrFD(fd, n, v) }); err != nil {
+			return err
+		}
+	}
 	// chown clears set-id bits, so they are always set explicitly.
 	if mode != perm || acl || a.acl || perm&^a.umask != perm {
 		if err := fchmod(fd, mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
-		}
-	}
-	if len(hdr.PAXRecords) > 0 {
-		if err := a.setXattrs(hdr, false, func(n string, v []byte) error { return fsetxattrFD(fd, n, v) }); err != nil {
-			return err
 		}
 	}
 	at, mt := times(hdr)
@@ -824,15 +902,6 @@ func (a *applier) nodeMeta(hdr *tar.Header, h *dirHandle, base string, chmod boo
 			return fmt.Errorf("chown: %w", err)
 		}
 	}
-	if chmod {
-		m := fileMode(hdr)
-		if a.rootless {
-			m |= 0o600
-		}
-		if err := h.root.Chmod(base, m); err != nil {
-			return fmt.Errorf("chmod: %w", err)
-		}
-	}
 	d, err := h.dirFile()
 	if err != nil {
 		return err
@@ -840,6 +909,11 @@ func (a *applier) nodeMeta(hdr *tar.Header, h *dirHandle, base string, chmod boo
 	if len(hdr.PAXRecords) > 0 {
 		if err := a.setXattrs(hdr, true, func(n string, v []byte) error { return lsetxattrAt(d, base, n, v) }); err != nil {
 			return err
+		}
+	}
+	if chmod {
+		if err := h.root.Chmod(base, fileMode(hdr)); err != nil {
+			return fmt.Errorf("chmod: %w", err)
 		}
 	}
 	at, mt := times(hdr)
@@ -870,6 +944,9 @@ func (a *applier) hardlink(hdr *tar.Header, dir, base string) error {
 		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
 	}
 	tp := join(trp, tbase)
+	if err := a.access(trp); err != nil {
+		return err
+	}
 	th, err := a.handle(trp)
 	if err != nil {
 		return err
@@ -889,6 +966,9 @@ func (a *applier) hardlink(hdr *tar.Header, dir, base string) error {
 		return err
 	}
 	p := join(rp, base)
+	if err := a.access(rp); err != nil {
+		return err
+	}
 	a.touch(rp)
 	a.st.Hardlinks++
 	if p == tp {
@@ -997,6 +1077,9 @@ func (a *applier) whiteout(dir, base string) error {
 // wrote it; for a directory this layer wrote, it recurses into it so only
 // the lower-layer children go.
 func (a *applier) removeLower(dir, name string) error {
+	if err := a.access(dir); err != nil {
+		return err
+	}
 	h, err := a.handle(dir)
 	if err != nil {
 		return err
@@ -1012,7 +1095,7 @@ func (a *applier) removeLower(dir, name string) error {
 	if _, ok := a.upper[p]; !ok {
 		a.touch(dir)
 		if fi.IsDir() {
-			err = h.root.RemoveAll(name)
+			err = a.removeAll(h, name)
 		} else {
 			err = h.root.Remove(name)
 		}
@@ -1029,6 +1112,9 @@ func (a *applier) removeLower(dir, name string) error {
 }
 
 func (a *applier) removeLowerChildren(dir string) error {
+	if err := a.access(dir); err != nil {
+		return err
+	}
 	f, err := a.root.OpenFile(dir, os.O_RDONLY|dirFlag, 0)
 	if err != nil {
 		if isNotExist(err) {
@@ -1066,6 +1152,21 @@ func (a *applier) finish() error {
 			return fmt.Errorf("restore times of %q: %w", p, err)
 		}
 	}
+	// Modes are set deepest first: a directory whose mode takes the owner's
+	// access away is set only once nothing below it needs setting. The
+	// directories rootless mode opened up and this layer does not set get
+	// their own modes back.
+	for _, d := range a.dirs {
+		if d.valid {
+			delete(a.locked, d.path)
+		}
+	}
+	for p, m := range a.locked {
+		a.dirs = append(a.dirs, deferredDir{entry: p, path: p, mode: m, valid: true, keepTimes: true})
+	}
+	slices.SortStableFunc(a.dirs, func(x, y deferredDir) int {
+		return strings.Count(y.path, "/") - strings.Count(x.path, "/")
+	})
 	for _, d := range a.dirs {
 		if !d.valid {
 			continue
@@ -1077,11 +1178,13 @@ func (a *applier) finish() error {
 			}
 			return entryErr(d.entry, err)
 		}
-		err = f.Chmod(d.mode)
-		if err == nil {
+		if !d.keepTimes {
 			if terr := futimens(f, d.atime, d.mtime); terr != nil {
 				err = a.timesErr(&tar.Header{Name: d.entry}, terr)
 			}
+		}
+		if err == nil {
+			err = f.Chmod(d.mode)
 		}
 		f.Close()
 		if err != nil {
@@ -1089,5 +1192,7 @@ func (a *applier) finish() error {
 		}
 	}
 	a.dirs = a.dirs[:0]
+	clear(a.locked)
+	clear(a.open)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -140,41 +141,143 @@ func TestApplyOwnershipAndSetuid(t *testing.T) {
 
 func TestApplyRootless(t *testing.T) {
 	root := t.TempDir()
+	checkRootless(t, root)
+}
+
+// checkRootless applies rootless layers into root and checks the result:
+// the exact modes the layers record (a 0000 file, a 0500 directory), no
+// owners, no devices, a second layer that writes and removes inside the
+// read-only directory, and a tree RemoveAll can remove.
+func checkRootless(t *testing.T, root string) {
+	t.Helper()
 	st := mustApply(t, root, tarOf(t,
 		withOwner(withMode(dir("ro"), 0o500), 1000, 1000),
 		withOwner(withMode(file("ro/secret", "s"), 0o000), 1000, 1000),
 		withMode(file("ro/suid", "s"), 0o4511),
+		withMode(dir("ro/none"), 0o000),
+		withMode(dir("ro/none/deep"), 0o555),
+		withMode(file("ro/none/deep/f", "f"), 0o444),
 		device("dev/null", tar.TypeChar),
 		device("dev/sda", tar.TypeBlock),
 		fifo("dev/fifo"),
-		withXattr(file("cap", "c"), "security.capability", "\x01\x00\x00\x02\x00\x04\x00\x00"+strings.Repeat("\x00", 12)),
+		withXattr(withMode(file("cap", "c"), 0o400), "user.note", "v"),
+		withXattr(file("cap2", "c"), "security.capability", "\x01\x00\x00\x02\x00\x04\x00\x00"+strings.Repeat("\x00", 12)),
 	), Options{Rootless: true})
 	if st.Skipped != 2 || st.Specials != 1 {
 		t.Errorf("stats %+v: want 2 devices skipped and the fifo made", st)
 	}
-	snap := snapshot(t, root)
-	for p, want := range map[string]fs.FileMode{"ro": 0o700, "ro/secret": 0o600, "ro/suid": 0o711 | fs.ModeSetuid, "dev/fifo": 0o640 | 0o600} {
-		n, ok := snap[p]
-		if !ok {
-			t.Fatalf("%s missing", p)
+	modes := map[string]fs.FileMode{"ro": 0o500 | fs.ModeDir, "ro/secret": 0, "ro/suid": 0o511 | fs.ModeSetuid,
+		"ro/none": fs.ModeDir, "ro/none/deep": 0o555 | fs.ModeDir, "ro/none/deep/f": 0o444, "dev/fifo": 0o640 | fs.ModeNamedPipe, "cap": 0o400}
+	check := func(when string) {
+		t.Helper()
+		// An unprivileged owner cannot look into ro/none (0000) without
+		// opening it up for a moment.
+		none := filepath.Join(root, "ro/none")
+		lstat := func(p string) (fs.FileInfo, error) {
+			fi, err := os.Lstat(filepath.Join(root, p))
+			if errors.Is(err, fs.ErrPermission) && strings.HasPrefix(p, "ro/none/") {
+				if err := os.Chmod(none, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				fi, err = os.Lstat(filepath.Join(root, p))
+				if err := os.Chmod(none, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return fi, err
 		}
-		if got := n.Mode & (fs.ModePerm | fs.ModeSetuid); got != want {
-			t.Errorf("%s mode %v, want %v", p, got, want)
-		}
-		if n.UID != uint32(os.Geteuid()) {
-			t.Errorf("%s owned by %d in rootless mode", p, n.UID)
+		for p, want := range modes {
+			fi, err := lstat(p)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", when, p, err)
+			}
+			if got := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeType); got != want {
+				t.Errorf("%s: %s mode %v, want %v", when, p, got, want)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != uint32(os.Geteuid()) {
+				t.Errorf("%s: %s owned by %d in rootless mode", when, p, st.Uid)
+			}
 		}
 	}
+	check("first layer")
 	if exists(filepath.Join(root, "dev/null")) || exists(filepath.Join(root, "dev/sda")) {
 		t.Error("device made in rootless mode")
 	}
-	// A second layer can replace and remove inside the read-only directory.
-	mustApply(t, root, tarOf(t, file("ro/secret", "new"), whiteoutEnt("ro/.wh.suid")), Options{Rootless: true})
-	if readFile(t, filepath.Join(root, "ro/secret")) != "new" || exists(filepath.Join(root, "ro/suid")) {
-		t.Error("second rootless layer not applied")
+	// A second layer can replace, add and remove inside the read-only
+	// directories, and leaves their modes as they were.
+	mustApply(t, root, tarOf(t, file("ro/secret", "new"), whiteoutEnt("ro/.wh.suid"), file("ro/none/deep/g", "g"),
+		whiteoutEnt("ro/none/deep/.wh.f")), Options{Rootless: true})
+	delete(modes, "ro/suid")
+	delete(modes, "ro/none/deep/f")
+	modes["ro/secret"] = 0o644
+	modes["ro/none/deep/g"] = 0o644
+	check("second layer")
+	if _, err := lstat0(root, "ro/suid"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("second rootless layer did not remove ro/suid: %v", err)
 	}
-	if err := os.RemoveAll(root); err != nil {
+	// A third removes the whole read-only tree.
+	mustApply(t, root, tarOf(t, whiteoutEnt(".wh.ro")), Options{Rootless: true})
+	if exists(filepath.Join(root, "ro")) {
+		t.Error("whiteout of a read-only tree left it")
+	}
+	mustApply(t, root, tarOf(t, withMode(dir("locked"), 0o500), withMode(dir("locked/in"), 0o000), withMode(file("locked/in/f", "x"), 0o000)), Options{Rootless: true})
+	if err := RemoveAll(filepath.Join(root, "locked")); err != nil {
 		t.Errorf("rootless tree not removable: %v", err)
+	}
+	if exists(filepath.Join(root, "locked")) {
+		t.Error("RemoveAll left the tree")
+	}
+}
+
+func lstat0(root, p string) (fs.FileInfo, error) { return os.Lstat(filepath.Join(root, p)) }
+
+// TestApplyRootlessUnprivileged runs checkRootless as an ordinary user,
+// where permission bits apply to the owner: as root, by running this test
+// binary again as nobody.
+func TestApplyRootlessUnprivileged(t *testing.T) {
+	if dir := os.Getenv("LADING_ROOTLESS_CHILD"); dir != "" {
+		checkRootless(t, dir)
+		return
+	}
+	if os.Geteuid() != 0 {
+		checkRootless(t, t.TempDir())
+		return
+	}
+	// The binary and the target must be reachable by nobody.
+	top, err := os.MkdirTemp("", "lading-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(top)
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(top, "unpack.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(top, "root")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(target, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestApplyRootlessUnprivileged$", "-test.v")
+	cmd.Env = append(os.Environ(), "LADING_ROOTLESS_CHILD="+target)
+	cmd.Dir = top
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestApplyRootlessUnprivileged") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
 
@@ -526,5 +629,30 @@ func TestApplyModesDespiteUmaskAndACL(t *testing.T) {
 		if got := snap[p].Mode.Perm(); got != m {
 			t.Errorf("%s mode %v, want %v", p, got, m)
 		}
+	}
+}
+
+// TestApplyCorruptCompression checks that a compressed layer that does not
+// decompress is refused as corrupt (errdef.ErrInvalid), whichever byte is
+// wrong: the gzip trailer's checksum, or a zstd frame.
+func TestApplyCorruptCompression(t *testing.T) {
+	raw := tarOf(t, file("f", strings.Repeat("payload ", 5000)))
+	flip := func(b []byte, i int) []byte {
+		b = append([]byte(nil), b...)
+		b[i] ^= 0xff
+		return b
+	}
+	g, z := gz(t, raw), zst(t, raw)
+	for name, blob := range map[string][]byte{
+		"gzip last byte":      flip(g, len(g)-1),
+		"gzip checksum":       flip(g, len(g)-6),
+		"zstd middle of data": flip(z, len(z)/2),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := applyBytes(t, t.TempDir(), blob, Options{})
+			if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "corrupt") {
+				t.Fatalf("err = %v, want a corrupt-data error matching ErrInvalid", err)
+			}
+		})
 	}
 }

@@ -31,20 +31,23 @@
 //
 // With [Options.Rootless] no ownership is changed, character and block
 // devices are skipped (logged at warning level; FIFOs are still made), and
-// every regular file and FIFO gets at least u+rw and every directory u+rwx,
-// so that a later layer or a plain "rm -rf" by the same unprivileged user can
-// always proceed. Extended attributes in the trusted.* and security.*
-// namespaces that the kernel refuses are skipped with a debug log.
+// extended attributes in the trusted.* and security.* namespaces that the
+// kernel refuses are skipped with a debug log. Modes are exactly those the
+// layers record, 0000 files and directories included, as with umoci: a file
+// is written with owner read and write access and given its mode once its
+// content and xattrs are in; a directory's mode is set at the end of the
+// layer, deepest first. Where the process is unprivileged, a directory of an
+// earlier layer whose mode denies its owner access (0555, 0000) is given
+// u+rwx while a later layer writes into or through it, and its mode is put
+// back at the end of that layer. Such a tree can hold directories its owner
+// cannot write into; [RemoveAll] removes it.
 //
-// umoci's "unpack --rootless" differs in two documented ways: it keeps the
-// archive's modes exactly on disk and instead adds u+rwx to parent
-// directories temporarily around each operation that fails with EPERM, and
-// it replaces a device node with an empty regular file of mode 0000. Unpack
-// prefers permanent owner access (the result stays removable without
-// special tooling) and no placeholder files (a placeholder would be taken for
-// real content when the tree is diffed into a new layer). Ownership is lost
-// in both: umoci records it in a "user.rootlesscontainers" xattr, Unpack does
-// not.
+// umoci's "unpack --rootless" differs in two documented ways: it replaces a
+// device node with an empty regular file of mode 0000, where Unpack makes
+// nothing (a placeholder would be taken for real content when the tree is
+// diffed into a new layer; layer.DiffOptions.Rootless does not take a
+// missing device for a deletion), and it records owners in a
+// "user.rootlesscontainers" xattr, which Unpack does not.
 //
 // # Streams
 //

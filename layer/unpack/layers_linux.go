@@ -38,10 +38,10 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 	}
 	for i, l := range layers {
 		if l.Open == nil {
-			return nil, fmt.Errorf("%s: %w: no Open function", layerName(i, l), errdef.ErrInvalid)
+			return nil, l.Fail(i, fmt.Errorf("%w: no Open function", errdef.ErrInvalid))
 		}
 		if err := checkDiffID(l.DiffID); err != nil {
-			return nil, fmt.Errorf("%s: %w", layerName(i, l), err)
+			return nil, l.Fail(i, err)
 		}
 	}
 	rt, err := openRoot(root)
@@ -105,7 +105,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		}
 		s := streams[i]
 		if err := s.activate(); err != nil {
-			return append(all, Stats{}), fmt.Errorf("%s: %w", layerName(i, l), err)
+			return append(all, Stats{}), l.Fail(i, err)
 		}
 		// A layer read to its end ahead of its turn is checked before any
 		// of it is written.
@@ -116,7 +116,7 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 			if err != nil {
 				s.stop()
 				streams[i] = nil
-				return append(all, Stats{Bytes: s.total}), fmt.Errorf("%s: %w", layerName(i, l), err)
+				return append(all, Stats{Bytes: s.total}), l.Fail(i, err)
 			}
 		}
 		o := opts
@@ -126,17 +126,10 @@ func ApplyLayers(ctx context.Context, root string, layers []Layer, opts Options)
 		streams[i] = nil
 		all = append(all, st)
 		if err != nil {
-			return all, fmt.Errorf("%s: %w", layerName(i, l), err)
+			return all, l.Fail(i, err)
 		}
 	}
 	return all, nil
-}
-
-func layerName(i int, l Layer) string {
-	if l.Name != "" {
-		return fmt.Sprintf("layer %d (%s)", i, l.Name)
-	}
-	return fmt.Sprintf("layer %d", i)
 }
 
 // openLayer opens a layer blob and its decompressor. The source's finish

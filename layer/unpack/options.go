@@ -1,9 +1,8 @@
 package unpack
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"github.com/lading-oci/lading/layer"
 	"log/slog"
 
 	"github.com/lading-oci/lading/errdef"
@@ -13,9 +12,8 @@ import (
 // Options control [Apply]. The zero value applies a layer as the current user
 // with no size limit and no digest check.
 type Options struct {
-	// Rootless applies the layer without privileges: no chown, no device
-	// nodes, and owner access forced on files and directories (see the
-	// package documentation).
+	// Rootless applies the layer without privileges: no chown and no
+	// device nodes; modes are exact (see the package documentation).
 	Rootless bool
 
 	// DiffID, when set, is the expected digest of the uncompressed layer
@@ -66,22 +64,8 @@ type Stats struct {
 	Bytes int64
 }
 
-// Layer is one layer blob for [ApplyLayers].
-type Layer struct {
-	// Open returns the layer blob: gzip, zstd or plain tar. It is read to
-	// its end, so a reader that verifies the blob's digest when it reaches
-	// the end (content.VerifyReader) does so, and an error it returns there
-	// fails the layer. It is closed once the layer has been read.
-	Open func(ctx context.Context) (io.ReadCloser, error)
-
-	// DiffID, when set, is the expected digest of the uncompressed layer,
-	// as [Options.DiffID] for [Apply].
-	DiffID digest.Digest
-
-	// Name identifies the layer in errors (a digest, say); errors always
-	// give its index.
-	Name string
-}
+// Layer is one layer blob for [ApplyLayers]: see [layer.Blob].
+type Layer = layer.Blob
 
 // logger returns Logger, or one that discards.
 func (o Options) logger() *slog.Logger {

@@ -1,6 +1,15 @@
-// Package credentials finds the credentials for a registry the way the
-// docker CLI does: credential helpers, a credential store, and the auths of
-// config.json under $DOCKER_CONFIG.
+// Package credentials finds, keeps and removes the credentials for a
+// registry the way the docker CLI does: $DOCKER_AUTH_CONFIG, then the
+// credential helper config.json names for the host (credHelpers) or for all
+// hosts (credsStore), then the "auths" of $DOCKER_CONFIG/config.json
+// (default ~/.docker/config.json), where keys may be spelt host,
+// https://host, https://host/v1/ or, for Docker Hub,
+// https://index.docker.io/v1/, and where podman's "host/namespace" keys
+// are honoured for the repositories under them.
+//
+// Helpers are the docker-credential-NAME programs of docker's protocol
+// (Helper). Store writes config.json atomically with mode 0600 under a lock
+// on its directory, keeping every field it does not know.
 package credentials
 
 // Credential is what a registry client authenticates with. At most one of

@@ -138,7 +138,7 @@ func (r *testRegistry) verifyLayouts() {
 	r.t.Helper()
 	names, _ := r.store.Repositories(context.Background(), "", -1)
 	for _, n := range names {
-		st, err := ocilayout.Open(filepath.Join(r.root, n))
+		st, err := ocilayout.Open(context.Background(), filepath.Join(r.root, n))
 		if err != nil {
 			r.t.Fatalf("open layout %s: %v", n, err)
 		}

@@ -81,7 +81,7 @@ func testLayout(t *testing.T, tag string) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := ocilayout.Init(dir)
+	st, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,16 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, req request
 		writeError(w, http.StatusBadRequest, errcode.ManifestInvalid.WithMessage("media type %q is not a manifest or index type the registry accepts (OCI image manifest or index, Docker schema 2 manifest or manifest list)", mt))
 		return
 	}
-	if err := image.Validate(mt, data); err != nil {
+	// The image package's decoders refuse what breaks the image
+	// specification's MUST rules and report its SHOULD rules as warnings,
+	// which the client gets as Warning headers.
+	var warnings image.ValidationErrors
+	if image.IsManifest(mt) {
+		_, err = image.DecodeManifest(data, image.Warnings(&warnings))
+	} else {
+		_, err = image.DecodeIndex(data, image.Warnings(&warnings))
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, invalidManifest(err))
 		return
 	}
@@ -233,6 +242,7 @@ func (s *Server) putManifest(w http.ResponseWriter, r *http.Request, req request
 		return
 	}
 	h := w.Header()
+	addWarnings(h, warnings)
 	h.Set("Location", "/v2/"+req.name+"/manifests/"+string(d))
 	h.Set("Docker-Content-Digest", string(d))
 	if doc.Subject != nil {
@@ -298,4 +308,22 @@ func invalidManifest(err error) errcode.Error {
 		reasons = []string{err.Error()}
 	}
 	return errcode.Error{Code: errcode.ManifestInvalid, Message: "manifest invalid: " + strings.Join(reasons, "; "), Detail: map[string][]string{"reasons": reasons}}
+}
+
+// maxWarningBytes caps the Warning headers of one response, as the
+// distribution specification requires.
+const maxWarningBytes = 4096
+
+// addWarnings adds one Warning header (code 299, agent "-") per problem the
+// manifest was accepted with, up to maxWarningBytes in all.
+func addWarnings(h http.Header, ws image.ValidationErrors) {
+	total := 0
+	for _, w := range ws {
+		v := "299 - " + strconv.Quote("manifest accepted, but "+w.Error())
+		if total+len(v) > maxWarningBytes {
+			return
+		}
+		total += len(v)
+		h.Add("Warning", v)
+	}
 }

@@ -104,13 +104,14 @@ func TestPushPull(t *testing.T) {
 // served as pushed, byte for byte, with their own media types.
 func TestDockerSchema2(t *testing.T) {
 	r := newTestRegistry(t, Options{})
-	cfg := r.pushBlob("d", []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	cfg := r.pushBlob("d", []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}`, digest.FromString("x"))))
+	layer := r.pushBlob("d", randomBytes(100))
 	man := fmt.Sprintf(`{
    "schemaVersion": 2,
    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": %d, "digest": "%s"},
-   "layers": []
-}`, cfg.Size, cfg.Digest)
+   "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": %d, "digest": "%s"}]
+}`, cfg.Size, cfg.Digest, layer.Size, layer.Digest)
 	md := digest.FromString(man)
 	expect(t, r.putManifest("d", string(md), image.MediaTypeDockerManifest, []byte(man)), 201, "")
 	list := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":%d,"digest":"%s","platform":{"architecture":"amd64","os":"linux"}}]}`, len(man), md)
@@ -496,4 +497,19 @@ func FuzzAccept(f *testing.F) {
 			t.Fatalf("%q refused %q without naming a type", accept, mt)
 		}
 	})
+}
+
+// TestManifestWarnings: an image without layers breaks only a SHOULD of
+// the image specification: it is accepted, with a Warning header.
+func TestManifestWarnings(t *testing.T) {
+	r := newTestRegistry(t, Options{})
+	m, _ := r.image("w", nil)
+	m.Layers = []ocispec.Descriptor{}
+	data, _ := json.Marshal(m)
+	resp := r.putManifest("w", "nolayers", ocispec.MediaTypeImageManifest, data)
+	expect(t, resp, 201, "")
+	ws := resp.Header.Values("Warning")
+	if len(ws) == 0 || !strings.HasPrefix(ws[0], `299 - "manifest accepted, but`) || !strings.Contains(ws[0], "layers") {
+		t.Fatalf("warnings: %q", ws)
+	}
 }

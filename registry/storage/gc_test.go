@@ -187,7 +187,7 @@ func TestGCSkipsLayoutWithWriter(t *testing.T) {
 	root := t.TempDir()
 	s := openFS(t, root, Options{})
 	repoOf(t, s, "r")
-	st, err := ocilayout.Open(filepath.Join(root, "r"))
+	st, err := ocilayout.Open(context.Background(), filepath.Join(root, "r"))
 	if err != nil {
 		t.Fatal(err)
 	}

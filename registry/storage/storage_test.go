@@ -81,7 +81,7 @@ func verifyLayouts(t testing.TB, s *FS) {
 	t.Helper()
 	names, _ := s.Repositories(context.Background(), "", -1)
 	for _, n := range names {
-		st, err := ocilayout.Open(filepath.Join(s.Root(), n))
+		st, err := ocilayout.Open(context.Background(), filepath.Join(s.Root(), n))
 		if err != nil {
 			t.Fatalf("open layout %s: %v", n, err)
 		}
@@ -194,7 +194,7 @@ func TestManifestsTagsAndLayout(t *testing.T) {
 		t.Fatalf("tags after latest = %v", tags)
 	}
 	// The layout is an OCI image layout the embedded store reads.
-	st, err := ocilayout.Open(filepath.Join(root, "lib/app"))
+	st, err := ocilayout.Open(context.Background(), filepath.Join(root, "lib/app"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestConcurrentTags(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := ocilayout.Open(filepath.Join(root, "r"))
+	st, err := ocilayout.Open(context.Background(), filepath.Join(root, "r"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestIndexSharedWithEmbeddedStore(t *testing.T) {
 	if err := r.PutManifest(ctx, put); err != nil {
 		t.Fatal(err)
 	}
-	st, err := ocilayout.Open(filepath.Join(root, "r"))
+	st, err := ocilayout.Open(context.Background(), filepath.Join(root, "r"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Push and pull a ~190 MB 3-layer gzip image (the one bench/unpack.sh builds
+# with umoci) between an OCI layout and distribution v3 on loopback, with
+# lading, crane, regctl and skopeo, alternating, and print medians, ratios
+# to the best peer, and peak RSS.
+#   cold push: a fresh registry (empty storage) for every run
+#   cold pull: a fresh destination layout for every run
+# lading runs as `lading copy` when the CLI has it; until then as the
+# registry client's copy driver (registry/client's TestBenchCopy: blobs four
+# at a time, files handed to the kernel on push, one hash per blob on pull).
+# Usage: bench/registry.sh   (RUNS=5 for more runs)
+source "$(dirname "$0")/lib.sh"
+DISTRIBUTION_VERSION=v3.1.2
+command -v umoci >/dev/null || { echo "umoci is required (apt-get install umoci)"; exit 1; }
+command -v skopeo >/dev/null || { echo "skopeo is required (apt-get install skopeo)"; exit 1; }
+
+echo "== installing peers (crane $CRANE_VERSION, regctl $REGCTL_VERSION, distribution $DISTRIBUTION_VERSION)"
+build_lading
+install_crane
+GOBIN="$GOBIN_DIR" go install "github.com/regclient/regclient/cmd/regctl@$REGCTL_VERSION"
+REGCTL="$GOBIN_DIR/regctl"
+GOBIN="$GOBIN_DIR" go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+REGISTRY="$GOBIN_DIR/registry"
+export HOME="$BENCH_TMP/home" # regctl keeps its settings there
+mkdir -p "$HOME"
+POLICY="$BENCH_TMP/policy.json"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
+
+
+img="$BENCH_TMP/layout"
+echo "== building the image with umoci (not timed)"
+umoci init --layout "$img" >/dev/null
+umoci new --image "$img:bench" >/dev/null
+stack() { # stack N CMD: unpack, change the rootfs with CMD, repack
+	local w="$BENCH_TMP/work$1"; shift
+	umoci unpack --rootless --image "$img:bench" "$w" >/dev/null
+	(cd "$w/rootfs" && eval "$*")
+	umoci repack --image "$img:bench" "$w" >/dev/null
+	rm -rf "$w"
+}
+stack 1 "mkdir -p usr/local && cp -a /usr/local/go usr/local/go"
+stack 2 "cp -a /etc etc && mkdir -p usr && cp -a /usr/bin usr/bin"
+stack 3 "rm -rf usr/local/go/api usr/local/go/doc && echo changed > etc/hostname"
+umoci gc --layout "$img"
+du -sh "$img/blobs"
+
+# Registries: one process per run, storage in a fresh directory.
+REG_PID=
+start_registry() { # sets HOST
+	local dir="$BENCH_TMP/reg.$RANDOM$RANDOM"
+	mkdir -p "$dir"
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+	HOST="127.0.0.1:$port"
+	cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: $HOST
+EOF
+	OTEL_TRACES_EXPORTER=none "$REGISTRY" serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	REG_PID=$!
+	for _ in $(seq 200); do
+		curl -fs "http://$HOST/v2/" >/dev/null && return 0
+		sleep 0.05
+	done
+	echo "registry did not start:"; cat "$dir/log"; exit 1
+}
+stop_registry() {
+	[ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null || true
+	REG_PID=
+}
+trap 'stop_registry; [ -n "${KEEP:-}" ] || rm -rf "$BENCH_TMP"' EXIT
+
+# lading copy, once it opens registry references; until then the driver.
+start_registry
+if "$LADING" copy "oci:$img:bench" "docker://$HOST/probe/img:v1" >/dev/null 2>&1; then
+	LADING_MODE=cli
+else
+	LADING_MODE=driver
+	(cd "$(repo_root)" && go test -c -o "$GOBIN_DIR/client.test" ./registry/client)
+fi
+stop_registry
+echo "lading runs as: $LADING_MODE"
+
+lading_push() { # lading_push HOST
+	if [ "$LADING_MODE" = cli ]; then
+		"$LADING" copy "oci:$img:bench" "docker://$1/bench/img:v1"
+	else
+		LADING_BENCH_COPY="push $img bench $1/bench/img:v1" "$GOBIN_DIR/client.test" -test.run '^TestBenchCopy$'
+	fi
+}
+lading_pull() { # lading_pull HOST DIR
+	if [ "$LADING_MODE" = cli ]; then
+		"$LADING" copy "docker://$1/bench/img:v1" "oci:$2:v1"
+	else
+		LADING_BENCH_COPY="pull $1/bench/img:v1 $2 v1" "$GOBIN_DIR/client.test" -test.run '^TestBenchCopy$'
+	fi
+}
+crane_push() { "$CRANE" push --insecure "$img" "$1/bench/img:v1"; }
+crane_pull() { "$CRANE" pull --insecure --format=oci "$1/bench/img:v1" "$2"; }
+regctl_push() { "$REGCTL" registry set --tls disabled "$1" >/dev/null && "$REGCTL" image copy "ocidir://$img:bench" "$1/bench/img:v1"; }
+regctl_pull() { "$REGCTL" registry set --tls disabled "$1" >/dev/null && "$REGCTL" image copy "$1/bench/img:v1" "ocidir://$2:v1"; }
+skopeo_push() { skopeo --policy "$POLICY" copy -q --dest-tls-verify=false "oci:$img:bench" "docker://$1/bench/img:v1"; }
+skopeo_pull() { skopeo --policy "$POLICY" copy -q --src-tls-verify=false "docker://$1/bench/img:v1" "oci:$2:v1"; }
+
+TOOLS="lading crane regctl skopeo"
+WARM="$img"
+echo "== cold push ($RUNS runs each, alternating; fresh registry each run)"
+for i in $(seq "$RUNS"); do
+	for t in $TOOLS; do
+		start_registry
+		time_cmd "push-$t" "${t}_push" "$HOST"
+		stop_registry
+	done
+done
+
+echo "== cold pull ($RUNS runs each, alternating; fresh destination each run)"
+start_registry
+skopeo_push "$HOST" >/dev/null
+for i in $(seq "$RUNS"); do
+	for t in $TOOLS; do
+		time_cmd "pull-$t" "${t}_pull" "$HOST" "$BENCH_TMP/pull-$t-$i"
+		rm -rf "$BENCH_TMP/pull-$t-$i"
+	done
+done
+
+# Peak memory: one more run of each, under GNU time (through bash, which
+# runs the tool's last command in its own process).
+export LADING_MODE LADING GOBIN_DIR img CRANE REGCTL POLICY HOME
+export -f lading_push lading_pull crane_push crane_pull regctl_push regctl_pull skopeo_push skopeo_pull
+declare -A RSS_PULL RSS_PUSH
+for t in $TOOLS; do
+	RSS_PULL[$t]=$(peak_rss_mb bash -c "${t}_pull \"\$@\"" _ "$HOST" "$BENCH_TMP/rss-$t")
+done
+stop_registry
+for t in $TOOLS; do
+	start_registry
+	RSS_PUSH[$t]=$(peak_rss_mb bash -c "${t}_push \"\$@\"" _ "$HOST")
+	stop_registry
+done
+
+best() { # best PREFIX: the peer with the lowest median
+	local b= bm=
+	for t in crane regctl skopeo; do
+		m=$(median "$1-$t")
+		if [ -z "$b" ] || awk -v a="$m" -v b="$bm" 'BEGIN { exit !(a < b) }'; then b=$t; bm=$m; fi
+	done
+	echo "$b"
+}
+echo
+printf "%-8s %10s %10s %10s %10s\n" tool "push s" "pull s" "push MB" "pull MB"
+for t in $TOOLS; do
+	printf "%-8s %10s %10s %10s %10s\n" "$t" "$(median "push-$t")" "$(median "pull-$t")" "${RSS_PUSH[$t]}" "${RSS_PULL[$t]}"
+done
+bp=$(best push); bl=$(best pull)
+echo "lading/best push ($bp): $(ratio push-lading "push-$bp")   lading/best pull ($bl): $(ratio pull-lading "pull-$bl")   (lading as $LADING_MODE)"
