@@ -3,10 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +27,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // buildLading builds the lading binary for tests that run it as a child
@@ -312,4 +320,78 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
 	os.Exit(code)
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// TestServeWithLadingClient: lading's own client pushes to and pulls from
+// `lading serve` over TLS with basic auth; the storage is read back with
+// lading ls and lading verify.
+func TestServeWithLadingClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildLading(t)
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	htpasswd := filepath.Join(dir, "htpasswd")
+	os.WriteFile(htpasswd, []byte("ci:"+string(hash)+"\n"), 0o600)
+	root := filepath.Join(dir, "root")
+	_, url := startServe(t, bin, "--root", root, "--tls-cert", cert, "--tls-key", key, "--htpasswd", htpasswd, "--anonymous-pull")
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("served at %s", url)
+	}
+	host := strings.TrimPrefix(url, "https://")
+	env := append(os.Environ(), "HOME="+dir, "DOCKER_CONFIG="+filepath.Join(dir, ".docker"))
+	lad := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "hello"), []byte("hi\n"), 0o644)
+	if out, err := lad("", "build", src, "-t", "oci:"+filepath.Join(dir, "layout")+":v1"); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if out, err := lad("wrong", "copy", "--tls-skip-verify", "--username", "ci", "--password-stdin", "oci:"+filepath.Join(dir, "layout")+":v1", host+"/e2e/app:v1"); err == nil {
+		t.Fatalf("push with a wrong password accepted: %s", out)
+	}
+	if out, err := lad("", "copy", "--tls-skip-verify", "oci:"+filepath.Join(dir, "layout")+":v1", host+"/e2e/app:v1"); err == nil {
+		t.Fatalf("anonymous push accepted: %s", out)
+	}
+	if out, err := lad("pw", "copy", "--tls-skip-verify", "--username", "ci", "--password-stdin", "oci:"+filepath.Join(dir, "layout")+":v1", host+"/e2e/app:v1"); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	if out, err := lad("", "copy", "--tls-skip-verify", host+"/e2e/app:v1", "oci:"+filepath.Join(dir, "pulled")+":v1"); err != nil {
+		t.Fatalf("anonymous pull: %v\n%s", err, out)
+	}
+	if out, err := lad("pw", "catalog", "--tls-skip-verify", "--username", "ci", "--password-stdin", host); err != nil || !strings.Contains(out, "e2e/app") {
+		t.Fatalf("catalog: %v\n%s", err, out)
+	}
+	if out, err := lad("", "ls", filepath.Join(root, "e2e/app")); err != nil || !strings.Contains(out, "v1") {
+		t.Fatalf("lading ls on the storage: %v\n%s", err, out)
+	}
+	if out, err := lad("", "verify", filepath.Join(root, "e2e/app")); err != nil {
+		t.Fatalf("lading verify on the storage: %v\n%s", err, out)
+	}
 }
