@@ -4,11 +4,11 @@
 # connections on loopback) pulling a 1 MiB blob and a ~1 KB manifest; then
 # concurrent pushes of distinct images (8 clients, curl) to lading and
 # distribution. Prints throughput, p99 latency and lading's ratios.
-# Usage: bench/serve.sh   (DURATION=10s per wrk run, PUSH_IMAGES=12 per client)
+# Usage: bench/serve.sh   (DURATION=10s per wrk run, PUSH_IMAGES=8 per client, PUSH_ONLY=1)
 source "$(dirname "$0")/lib.sh"
 for c in wrk nginx curl python3; do command -v $c >/dev/null || { echo "$c is required"; exit 1; }; done
 DURATION=${DURATION:-10s}
-PUSH_IMAGES=${PUSH_IMAGES:-12}
+PUSH_IMAGES=${PUSH_IMAGES:-8}
 DISTRIBUTION_VERSION=v3.1.2
 build_lading
 GOBIN="$GOBIN_DIR" go install "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION" 2>/dev/null
@@ -95,6 +95,7 @@ wrk_run() {
 }
 field() { awk -v f="$2" '{ print $f }' "$BENCH_TMP/$1.wrk"; }
 
+if [ -z "${PUSH_ONLY:-}" ]; then
 echo "== content: a 1 MiB blob and a manifest, pushed to each registry; nginx serves the same files"
 head -c 1048576 /dev/urandom >"$BENCH_TMP/blob1m"
 start_lading pull
@@ -153,6 +154,7 @@ echo "lading/distribution: blobs $(ratio2 lading-blob dist-blob 3)x MB/s, manife
 echo "lading/nginx: blobs $(ratio2 lading-blob nginx-blob 3)x MB/s, manifests $(ratio2 lading-manifest nginx-manifest 2)x req/s"
 echo "p99 lading/distribution: blobs $(ratio2 lading-blob dist-blob 4)x, manifests $(ratio2 lading-manifest dist-manifest 4)x"
 cleanup_servers
+fi
 
 echo "== concurrent pushes: 8 clients (crane push) x $PUSH_IMAGES images of 3 x 1 MiB layers, distinct content"
 install_crane

@@ -108,7 +108,8 @@ func (r *fsRepo) MountBlob(ctx context.Context, d digest.Digest, from Repository
 			return errNotFound("blob %s in %s", d, src.name)
 		}
 		if src != r {
-			if err := r.fs.linkInto(src.blobPath(d), r.blobPath(d)); err != nil {
+			// The name is synced by the manifest PUT that references it.
+			if err := r.fs.link(src.blobPath(d), r.blobPath(d), false); err != nil {
 				return fmt.Errorf("mount blob %s from %s into %s: %w", d, src.name, r.name, err)
 			}
 		}

@@ -262,6 +262,13 @@ func (s *FS) repo(ctx context.Context, name string, create bool) (*fsRepo, error
 	}
 	s.mu.Unlock()
 	if err := r.open(ctx, create); err != nil {
+		// Forget a repository that does not exist, so that requests for
+		// made-up names do not grow the map.
+		s.mu.Lock()
+		if s.repos[name] == r && !r.isLoaded() {
+			delete(s.repos, name)
+		}
+		s.mu.Unlock()
 		return nil, err
 	}
 	return r, nil
@@ -343,6 +350,11 @@ func (s *FS) link(src, dst string, sync bool) error {
 // publish gives repository r the blob d whose verified content is the file
 // at tmp (already synced): from the shared copy if there is one, else by
 // making tmp the shared copy. It runs under d's fence lock and pins d in r.
+//
+// The new name is not synced here: a manifest PUT syncs the directories of
+// everything it references before it records the manifest, so one
+// directory sync makes all of a push's blob names durable, and nothing a
+// committed manifest references can be lost to a crash.
 func (s *FS) publish(r *fsRepo, d digest.Digest, size int64, tmp string) error {
 	dst := r.blobPath(d)
 	return s.fence.pin(r.name, d, func() error {
@@ -359,7 +371,7 @@ func (s *FS) publish(r *fsRepo, d digest.Digest, size int64, tmp string) error {
 		}
 		shared := s.sharedPath(d)
 		if fi, err := os.Stat(shared); err == nil && fi.Size() == size {
-			if err := s.linkInto(shared, dst); err == nil {
+			if err := s.link(shared, dst, false); err == nil {
 				s.touch(dst, fi)
 				return nil
 			}
@@ -373,7 +385,7 @@ func (s *FS) publish(r *fsRepo, d digest.Digest, size int64, tmp string) error {
 		if err := s.link(tmp, shared, false); err != nil {
 			return fmt.Errorf("store blob %s: %w", d, err)
 		}
-		if err := s.linkInto(shared, dst); err != nil {
+		if err := s.link(shared, dst, false); err != nil {
 			return fmt.Errorf("store blob %s in %s: %w", d, r.name, err)
 		}
 		return nil

@@ -165,6 +165,12 @@ func (r *fsRepo) open(ctx context.Context, create bool) error {
 	return nil
 }
 
+func (r *fsRepo) isLoaded() bool {
+	r.openMu.Lock()
+	defer r.openMu.Unlock()
+	return r.loaded
+}
+
 // create makes the layout: blobs/, index.json and oci-layout, under the
 // layout lock.
 func (r *fsRepo) create() error {
@@ -721,6 +727,18 @@ func (r *fsRepo) PutManifest(ctx context.Context, m ManifestPut) error {
 		return fmt.Errorf("put manifest %s: %w", d, err)
 	}
 	pinned = append(pinned, d)
+	// Make the names of the manifest and of what it references durable
+	// (uploads and mounts leave that to this point) before recording it.
+	synced := map[string]bool{}
+	for _, p := range pinned {
+		dir := filepath.Dir(r.blobPath(p))
+		if !synced[dir] {
+			synced[dir] = true
+			if err := r.fs.syncDir(dir); err != nil {
+				return fmt.Errorf("put manifest %s: %w", d, err)
+			}
+		}
+	}
 	info := &manifestInfo{
 		desc:   ocispec.Descriptor{MediaType: m.Desc.MediaType, Digest: d, Size: m.Desc.Size},
 		parsed: true, artType: m.Desc.ArtifactType, annots: m.Desc.Annotations,

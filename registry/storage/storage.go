@@ -145,7 +145,8 @@ type ManifestPut struct {
 }
 
 // Upload is an upload session. Its state (offset, start time, hash state)
-// is on disk after every write, so a restarted server resumes it.
+// is on disk once the session is closed after a write, so a restarted
+// server resumes it.
 type Upload interface {
 	// ID names the session.
 	ID() string

@@ -513,3 +513,17 @@ func TestRepositoriesAndReadOnly(t *testing.T) {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// TestUnknownRepositoriesForgotten: asking for repositories that do not
+// exist leaves nothing behind.
+func TestUnknownRepositoriesForgotten(t *testing.T) {
+	s := openFS(t, t.TempDir(), Options{})
+	for i := range 100 {
+		if _, err := s.Repository(context.Background(), fmt.Sprintf("nope%d", i), false); !errors.Is(err, errdef.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if len(s.repos) != 0 {
+		t.Fatalf("%d repositories remembered", len(s.repos))
+	}
+}

@@ -51,6 +51,7 @@ type fsUpload struct {
 	f     *os.File
 	h     hash.Hash
 	ended bool
+	dirty bool // written since the state was saved: Close saves it
 }
 
 var _ Upload = (*fsUpload)(nil)
@@ -226,7 +227,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Append implements Upload.
+// Append implements Upload. The state on disk follows at Close.
 func (u *fsUpload) Append(ctx context.Context, r io.Reader, start, size int64) (int64, error) {
 	if u.ended {
 		return u.st.Offset, fmt.Errorf("upload %s: %w: ended", u.id, errdef.ErrInvalid)
@@ -241,9 +242,7 @@ func (u *fsUpload) Append(ctx context.Context, r io.Reader, start, size int64) (
 	w := &countWriter{u: u}
 	_, err := io.CopyBuffer(w, src, make([]byte, copyBufferSize))
 	u.st.Offset += w.n
-	if serr := u.saveState(); err == nil && serr != nil {
-		err = serr
-	}
+	u.dirty = u.dirty || w.n > 0
 	if err != nil {
 		return u.st.Offset, fmt.Errorf("upload %s: %w", u.id, err)
 	}
@@ -315,9 +314,14 @@ func (u *fsUpload) discard() error {
 	return nil
 }
 
-// Close implements Upload.
+// Close implements Upload: the session's state is saved (once per
+// request, however many writes it made) and the session released.
 func (u *fsUpload) Close() error {
 	var err error
+	if u.dirty && !u.ended {
+		err = u.saveState()
+		u.dirty = false
+	}
 	if u.f != nil {
 		err = u.f.Close()
 		u.f = nil
