@@ -119,7 +119,9 @@ over a directory: each repository is an OCI image layout under the root
 (ROOT/REPO), readable by any OCI tool, with each blob stored once.
 
 Settings come from --config (YAML) and flags; flags win. The server stops
-gracefully on SIGINT or SIGTERM.`,
+gracefully on SIGINT or SIGTERM. docs/registry.md describes the
+configuration, the policy file and the protocol; docs/registry-gc.md how
+garbage is collected while pushes run.`,
 		Example: `  lading serve --root ./registry
   lading serve --addr :5000 --htpasswd ./htpasswd --anonymous-pull
   lading serve --config ./registry.yaml`,
