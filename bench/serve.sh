@@ -26,7 +26,8 @@ wait_up() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && r
 
 start_lading() {
 	LPORT=$(free_port)
-	"$LADING" serve --addr "127.0.0.1:$LPORT" --root "$BENCH_TMP/lading-root-$1" --log-level warn >"$BENCH_TMP/lading.log" 2>&1 &
+	local name=$1; shift
+	"$LADING" serve --addr "127.0.0.1:$LPORT" --root "$BENCH_TMP/lading-root-$name" --log-level warn "$@" >"$BENCH_TMP/lading.log" 2>&1 &
 	pids+=($!)
 	wait_up "http://127.0.0.1:$LPORT/v2/"
 }
@@ -182,14 +183,18 @@ push_all() {
 	return $rc
 }
 WARM="$BENCH_TMP/push"
+printf 'storage:\n  sync: false\n' >"$BENCH_TMP/nosync.yaml"
 for i in $(seq "$RUNS"); do
 	start_lading "push$i"
 	time_cmd lading-push push_all "127.0.0.1:$LPORT"
+	cleanup_servers
+	start_lading "push-nosync$i" --config "$BENCH_TMP/nosync.yaml"
+	time_cmd lading-nosync-push push_all "127.0.0.1:$LPORT"
 	cleanup_servers
 	start_dist "push$i"
 	time_cmd dist-push push_all "127.0.0.1:$DPORT"
 	cleanup_servers
 done
 imgs=$((8 * PUSH_IMAGES))
-echo "lading: $(median lading-push) s, distribution: $(median dist-push) s for $imgs images ($((imgs * 3)) MiB)"
-echo "push throughput lading/distribution: $(ratio dist-push lading-push)x"
+echo "lading: $(median lading-push) s (fsync), $(median lading-nosync-push) s (storage.sync: false), distribution: $(median dist-push) s (no fsync) for $imgs images ($((imgs * 3)) MiB)"
+echo "push throughput lading/distribution: $(ratio dist-push lading-push)x with fsync, $(ratio dist-push lading-nosync-push)x without"

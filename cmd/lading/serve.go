@@ -58,6 +58,9 @@ type serveConfig struct {
 		PushWindow       time.Duration `yaml:"pushWindow"`
 		MaxManifestBytes int64         `yaml:"maxManifestBytes"`
 		ChunkMinLength   int64         `yaml:"chunkMinLength"` // advertised as OCI-Chunk-Min-Length (a hint, not enforced); 0: none
+		// Sync (default true) fsyncs blobs and index.json before answering;
+		// false trades that durability for speed, as distribution does.
+		Sync *bool `yaml:"sync"`
 	} `yaml:"storage"`
 	GC struct {
 		Interval time.Duration `yaml:"interval"`
@@ -257,6 +260,7 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	store, err := storage.Open(ctx, cfg.Root, storage.Options{
 		ReadOnly: cfg.ReadOnly, MaxManifestBytes: cfg.Storage.MaxManifestBytes,
 		UploadExpiry: cfg.Storage.UploadExpiry, PushWindow: cfg.Storage.PushWindow, Logger: log,
+		NoSync: cfg.Storage.Sync != nil && !*cfg.Storage.Sync,
 	})
 	if err != nil {
 		return err

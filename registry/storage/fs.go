@@ -57,7 +57,9 @@ type Options struct {
 	// ManifestCacheBytes bounds the in-memory cache of manifest bytes
 	// (default 64 MiB; negative disables it).
 	ManifestCacheBytes int64
-	// NoSync skips fsync (for tests and benchmarks of what is above it).
+	// NoSync skips fsync: an acknowledged write can be lost to a power
+	// failure (never to a crash of the process). For tests, and for
+	// deployments that trade durability for speed.
 	NoSync bool
 	// Logger receives what the storage notices (default: discard).
 	Logger *slog.Logger
