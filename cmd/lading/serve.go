@@ -298,12 +298,12 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	admin, err := serveAdmin(store, log)
-	if err != nil {
-		ln.Close()
-		return err
+	if admin, err := serveAdmin(store, log); err != nil {
+		// Not fatal: collection still runs on its schedule.
+		log.Warn("no admin socket: lading serve gc cannot reach this server", "error", err)
+	} else {
+		defer admin.Close()
 	}
-	defer admin.Close()
 	go janitor(ctx, store, cfg, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -395,3 +395,17 @@ func TestServeWithLadingClient(t *testing.T) {
 		t.Fatalf("lading verify on the storage: %v\n%s", err, out)
 	}
 }
+
+// TestServeLongRoot: a root too deep for a unix socket's path still
+// serves (without the admin socket).
+func TestServeLongRoot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildLading(t)
+	root := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
+	_, url := startServe(t, bin, "--root", root)
+	if resp, _ := httpDo(t, "GET", url+"/v2/", nil, nil); resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v2/: %v", resp)
+	}
+}
