@@ -196,6 +196,7 @@ type MissingBlobsError struct {
 	Blobs    []BlobProblem
 }
 
+// Error lists the blobs and why each cannot be used.
 func (e *MissingBlobsError) Error() string {
 	parts := make([]string, len(e.Blobs))
 	for i, b := range e.Blobs {
