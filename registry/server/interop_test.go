@@ -183,18 +183,27 @@ func TestRealClients(t *testing.T) {
 	if !strings.Contains(out, "application/vnd.example.sig") {
 		t.Fatalf("regctl artifact list: %s", out)
 	}
-	run(t, env, oras, "pull", "--plain-http", "-o", t.TempDir(), host+"/skopeo/img@"+firstReferrer(t, out))
+	run(t, env, oras, "pull", "--plain-http", "-o", t.TempDir(), host+"/skopeo/img@"+referrerOfType(t, out, "application/vnd.example.sbom"))
 	r.verifyLayouts()
 }
 
-func firstReferrer(t *testing.T, listJSON string) string {
+// referrerOfType picks from regctl's referrers list the one of the given
+// artifact type.
+func referrerOfType(t *testing.T, listJSON, artifactType string) string {
+	t.Helper()
 	var l struct {
 		Manifests []ocispec.Descriptor `json:"descriptors"`
 	}
-	if err := json.Unmarshal([]byte(listJSON), &l); err != nil || len(l.Manifests) == 0 {
+	if err := json.Unmarshal([]byte(listJSON), &l); err != nil {
 		t.Fatalf("referrers list: %v: %s", err, listJSON)
 	}
-	return string(l.Manifests[0].Digest)
+	for _, m := range l.Manifests {
+		if m.ArtifactType == artifactType {
+			return string(m.Digest)
+		}
+	}
+	t.Fatalf("no referrer of type %s in %s", artifactType, listJSON)
+	return ""
 }
 
 func mustTar(t *testing.T, name, body string) []byte {
