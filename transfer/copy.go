@@ -8,6 +8,7 @@ import (
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/registry/client"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -386,9 +387,12 @@ func (c *copier) transfer(ctx context.Context, d ocispec.Descriptor, name string
 		return err
 	}
 	defer rc.Close()
-	if c.opts.Progress == nil {
-		// The reader as it is: a file goes to a registry by sendfile.
-		return c.dst.Push(ctx, d, rc)
+	if _, file := rc.(*os.File); file || c.opts.Progress == nil {
+		// The reader as it is: a file goes to a registry by sendfile, so
+		// its progress is reported when it is done.
+		err := c.dst.Push(ctx, d, rc)
+		c.opts.Progress.Finish(id, name, d.Size, d.Size, err)
+		return err
 	}
 	r := c.opts.Progress.Reader(rc, id, name, d.Size)
 	err = c.dst.Push(ctx, d, r)

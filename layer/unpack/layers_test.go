@@ -133,7 +133,7 @@ func TestApplyLayersErrors(t *testing.T) {
 			g := gz(t, second)
 			g[len(g)/2] ^= 0xff
 			return []Layer{bytesLayer(good, ""), bytesLayer(g, "")}
-		}, nil, "layer 1: "},
+		}, errdef.ErrInvalid, "layer 1"},
 		{"open fails", func() []Layer {
 			return []Layer{bytesLayer(good, ""), {Name: "sha256:abc", Open: func(context.Context) (io.ReadCloser, error) {
 				return nil, fmt.Errorf("fetch: %w", errdef.ErrNotFound)
