@@ -78,6 +78,9 @@ type FS struct {
 	mcache  *manifestCache
 	started time.Time
 
+	// gcMu serialises collections, and pruning the fence's pins with them.
+	gcMu sync.Mutex
+
 	mu      sync.Mutex
 	repos   map[string]*fsRepo
 	names   []string // sorted, every repository with a layout
@@ -153,6 +156,10 @@ func Open(ctx context.Context, root string, opts Options) (*FS, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.prunePins(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	names, err := s.scan(ctx)
 	if err != nil {
 		s.Close()
@@ -160,6 +167,20 @@ func Open(ctx context.Context, root string, opts Options) (*FS, error) {
 	}
 	s.names = names
 	return s, nil
+}
+
+// prunePins forgets the pins that protect nothing while no collection
+// runs: uncommitted ones older than the push window, and every committed
+// one (a committed pin only guards against a collection that started
+// before it). The journal is rewritten.
+func (s *FS) prunePins() error {
+	if s.opts.ReadOnly {
+		return nil
+	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	now := time.Now()
+	return s.fence.prune(now, now.Add(-s.opts.PushWindow))
 }
 
 // Root returns the root directory.

@@ -41,6 +41,8 @@ func (s *FS) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if s.opts.ReadOnly {
 		return nil, fmt.Errorf("gc: %w", ErrReadOnly)
 	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	markStart := time.Now()
 	windowStart := markStart.Add(-s.opts.PushWindow)
 	graceCut := markStart.Add(-opts.Grace)

@@ -270,3 +270,43 @@ func BenchmarkTag(b *testing.B) {
 		})
 	}
 }
+
+// TestPinsPrunedWithoutGC: where garbage is never collected, expiring
+// uploads still forgets committed pins and rewrites the journal.
+func TestPinsPrunedWithoutGC(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openFS(t, root, Options{})
+	r := repoOf(t, s, "r")
+	for range 5 {
+		put := testImage(t, r, nil)
+		if err := r.PutManifest(ctx, put); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pins := func() int {
+		n := 0
+		for i := range s.fence.shards {
+			n += len(s.fence.shards[i].pins)
+		}
+		return n
+	}
+	if pins() == 0 {
+		t.Fatal("no pins recorded")
+	}
+	if _, err := s.ExpireUploads(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := pins(); n != 0 {
+		t.Fatalf("%d pins left", n)
+	}
+	if fi, err := os.Stat(filepath.Join(root, stateDir, pinsFile)); err != nil || fi.Size() != 0 {
+		t.Fatalf("journal not compacted: %v %v", fi.Size(), err)
+	}
+	// A push in flight keeps its pin.
+	testImage(t, r, nil)
+	s.ExpireUploads(ctx)
+	if pins() != 2 {
+		t.Fatalf("in-flight pins: %d", pins())
+	}
+}

@@ -68,7 +68,8 @@ type Registry interface {
 	// GC removes unreferenced blobs and expired uploads; see GCOptions.
 	GC(ctx context.Context, opts GCOptions) (*GCReport, error)
 	// ExpireUploads removes upload sessions idle for longer than the
-	// configured expiry and returns how many it removed.
+	// configured expiry and returns how many it removed. It is also when
+	// the storage forgets what no longer needs protecting from GC.
 	ExpireUploads(ctx context.Context) (int, error)
 	// Close releases the storage.
 	Close() error

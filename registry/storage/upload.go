@@ -341,7 +341,13 @@ func (s *FS) ExpireUploads(ctx context.Context) (int, error) {
 	if s.opts.ReadOnly {
 		return 0, nil
 	}
-	return s.expireUploads(ctx, time.Now().Add(-s.opts.UploadExpiry), false)
+	n, err := s.expireUploads(ctx, time.Now().Add(-s.opts.UploadExpiry), false)
+	if err != nil {
+		return n, err
+	}
+	// The fence's pins are pruned on the same schedule, so they do not
+	// pile up where garbage is never collected.
+	return n, s.prunePins()
 }
 
 // expireUploads removes sessions whose last write is before cutoff and
