@@ -502,11 +502,23 @@ func checkDigest(d digest.Digest) error {
 // writeFileAtomic replaces dir/name with data: a synced temporary file
 // renamed over it, and the directory synced.
 func (s *FS) writeFileAtomic(dir, name string, data []byte) error {
+	tmp, err := s.writeTempIn(dir, name, data)
+	if err == nil {
+		err = s.renameSynced(tmp, dir, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// writeTempIn writes data to a synced temporary file in dir, named after
+// name (the names the embedded layout store's GC knows to be temporary).
+func (s *FS) writeTempIn(dir, name string, data []byte) (string, error) {
 	f, err := os.CreateTemp(dir, "."+name+"-*.tmp")
 	if err != nil {
-		return err
+		return "", err
 	}
-	tmp := f.Name()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(0o644)
@@ -517,11 +529,16 @@ func (s *FS) writeFileAtomic(dir, name string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
 	if err != nil {
-		os.Remove(tmp)
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// renameSynced renames tmp to dir/name and syncs dir.
+func (s *FS) renameSynced(tmp, dir, name string) error {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	return s.syncDir(dir)

@@ -103,6 +103,9 @@ type pendingOp struct {
 	tag  string
 	desc ocispec.Descriptor
 	info *manifestInfo
+	// ready, if set, must yield nil before index.json records the op: the
+	// syncs that make what it references durable, which run meanwhile.
+	ready <-chan error
 }
 
 type flushFailure struct {
@@ -422,8 +425,27 @@ func (r *fsRepo) flush(seq uint64) error {
 		r.mu.RLock()
 		data := r.serializeLocked()
 		upto = r.seq
+		var barriers []<-chan error
+		for _, p := range r.pending {
+			if p.ready != nil && p.seq <= upto {
+				barriers = append(barriers, p.ready)
+			}
+		}
 		r.mu.RUnlock()
-		if err := r.fs.writeFileAtomic(r.dir, indexFile, data); err != nil {
+		tmp, err := r.fs.writeTempIn(r.dir, indexFile, data)
+		if err != nil {
+			return err
+		}
+		for _, b := range barriers {
+			if berr := <-b; berr != nil && err == nil {
+				err = berr
+			}
+		}
+		if err == nil {
+			err = r.fs.renameSynced(tmp, r.dir, indexFile)
+		}
+		if err != nil {
+			os.Remove(tmp)
 			return err
 		}
 		fi, err := os.Stat(filepath.Join(r.dir, indexFile))
@@ -727,18 +749,23 @@ func (r *fsRepo) PutManifest(ctx context.Context, m ManifestPut) error {
 		return fmt.Errorf("put manifest %s: %w", d, err)
 	}
 	pinned = append(pinned, d)
-	// Make the names of the manifest and of what it references durable
-	// (uploads and mounts leave that to this point) before recording it.
-	synced := map[string]bool{}
+	// The names of the manifest and of what it references (uploads and
+	// mounts leave that to this point) are made durable while index.json's
+	// new content is written; the rename that commits it waits for them.
+	dirs := map[string]bool{}
 	for _, p := range pinned {
-		dir := filepath.Dir(r.blobPath(p))
-		if !synced[dir] {
-			synced[dir] = true
-			if err := r.fs.syncDir(dir); err != nil {
-				return fmt.Errorf("put manifest %s: %w", d, err)
+		dirs[filepath.Dir(r.blobPath(p))] = true
+	}
+	ready := make(chan error, 1)
+	go func() {
+		var err error
+		for dir := range dirs {
+			if serr := r.fs.syncDir(dir); serr != nil && err == nil {
+				err = fmt.Errorf("put manifest %s: %w", d, serr)
 			}
 		}
-	}
+		ready <- err
+	}()
 	info := &manifestInfo{
 		desc:   ocispec.Descriptor{MediaType: m.Desc.MediaType, Digest: d, Size: m.Desc.Size},
 		parsed: true, artType: m.Desc.ArtifactType, annots: m.Desc.Annotations,
@@ -746,7 +773,7 @@ func (r *fsRepo) PutManifest(ctx context.Context, m ManifestPut) error {
 	if m.Subject != nil {
 		info.subject = m.Subject.Digest
 	}
-	ops := []pendingOp{{kind: opPut, info: info}}
+	ops := []pendingOp{{kind: opPut, info: info, ready: ready}}
 	for _, t := range m.Tags {
 		ops = append(ops, pendingOp{kind: opTag, tag: t, desc: info.desc})
 	}
