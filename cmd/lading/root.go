@@ -92,6 +92,7 @@ func newRootCmd(opts *rootOptions) *cobra.Command {
 		newUnpackCmd(opts), newLayersCmd(opts), newDiffCmd(opts), newIndexCmd(opts),
 		newLoginCmd(opts), newLogoutCmd(opts), newPullCmd(opts), newPushCmd(opts), newCatalogCmd(opts), newDeleteCmd(opts),
 		newBundleCmd(opts), newRunCmd(opts),
+		newServeCmd(opts),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
