@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lading-oci/lading/ref"
+	"github.com/lading-oci/lading/registry/client"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -21,7 +18,7 @@ import (
 	"github.com/lading-oci/lading/registry/credentials"
 )
 
-func newLoginCmd(_ *rootOptions) *cobra.Command {
+func newLoginCmd(o *rootOptions) *cobra.Command {
 	var (
 		username, password string
 		passwordStdin      bool
@@ -97,7 +94,7 @@ On a terminal, what is not given is asked for, the password without echo.`,
 				return err
 			}
 			verify := func(ctx context.Context, host string, cred credentials.Credential) error {
-				return verifyLogin(ctx, host, cred, plainHTTP)
+				return o.verifyLogin(ctx, host, cred, plainHTTP)
 			}
 			cred := credentials.Credential{Username: username, Password: password}
 			if err := credentials.Login(ctx, store, host, cred, verify); err != nil {
@@ -145,122 +142,26 @@ func newLogoutCmd(_ *rootOptions) *cobra.Command {
 	}
 }
 
-// verifyLogin checks cred against the registry: GET /v2/ with basic
-// authentication; a Bearer challenge is followed once, asking its realm
-// for a token with the same credentials. A registry on a loopback address
-// that does not speak TLS is tried again over plain HTTP.
-func verifyLogin(ctx context.Context, host string, cred credentials.Credential, plainHTTP bool) error {
-	apiHost := host
-	if host == "docker.io" {
-		apiHost = "registry-1.docker.io"
+// verifyLogin checks cred against the registry with the registry client:
+// GET /v2/ answers 200 with them, after whatever challenge (basic, or a
+// bearer token from the registry's token server) the registry makes.
+func (o *rootOptions) verifyLogin(ctx context.Context, host string, cred credentials.Credential, plainHTTP bool) error {
+	apiHost := ref.RegistryHost(host)
+	opts := []client.Option{client.WithLogger(o.log()), client.WithUserAgent("lading/" + version),
+		client.WithCredentialLookup(func(context.Context, string, string) (credentials.Credential, string, error) {
+			return cred, "the credentials given to login", nil
+		})}
+	if plainHTTP || o.reg.plainHTTP {
+		opts = append(opts, client.WithPlainHTTP(apiHost))
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	scheme := "https"
-	if plainHTTP {
-		scheme = "http"
+	if o.reg.tlsSkipVerify {
+		opts = append(opts, client.WithInsecureSkipVerify(apiHost))
 	}
-	resp, err := getWithBasic(ctx, client, scheme+"://"+apiHost+"/v2/", cred)
-	if err != nil && !plainHTTP && isLoopback(apiHost) {
-		resp, err = getWithBasic(ctx, client, "http://"+apiHost+"/v2/", cred)
-	}
+	opts = append(opts, certsFor(apiHost)...)
+	c, err := client.New(opts...)
 	if err != nil {
-		return fmt.Errorf("reach %s: %w: %v", apiHost, errdef.ErrUnavailable, err)
+		return err
 	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		challenge := resp.Header.Get("WWW-Authenticate")
-		if scheme, params := parseChallenge(challenge); strings.EqualFold(scheme, "bearer") && params["realm"] != "" {
-			return fetchToken(ctx, client, params, cred)
-		}
-		return fmt.Errorf("%s rejected the credentials: %w (HTTP 401)", apiHost, errdef.ErrUnauthorized)
-	case resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%s: %w (HTTP 403)", apiHost, errdef.ErrDenied)
-	}
-	return fmt.Errorf("%s answered GET /v2/ with HTTP %d: %w", apiHost, resp.StatusCode, errdef.ErrUnavailable)
-}
-
-func getWithBasic(ctx context.Context, client *http.Client, u string, cred credentials.Credential) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.SetBasicAuth(cred.Username, cred.Password)
-	return client.Do(req)
-}
-
-// fetchToken asks a token server for a token with basic authentication,
-// which is what proves the credentials there.
-func fetchToken(ctx context.Context, client *http.Client, params map[string]string, cred credentials.Credential) error {
-	u, err := url.Parse(params["realm"])
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("token realm %q: %w", params["realm"], errdef.ErrInvalid)
-	}
-	q := u.Query()
-	if s := params["service"]; s != "" {
-		q.Set("service", s)
-	}
-	q.Set("account", cred.Username)
-	u.RawQuery = q.Encode()
-	resp, err := getWithBasic(ctx, client, u.String(), cred)
-	if err != nil {
-		return fmt.Errorf("reach token server %s: %w: %v", u.Host, errdef.ErrUnavailable, err)
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		var tok struct {
-			Token       string `json:"token"`
-			AccessToken string `json:"access_token"`
-		}
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tok); err != nil || (tok.Token == "" && tok.AccessToken == "") {
-			return fmt.Errorf("token server %s: %w: no token in its answer", u.Host, errdef.ErrInvalid)
-		}
-		return nil
-	case http.StatusUnauthorized:
-		return fmt.Errorf("token server %s rejected the credentials: %w (HTTP 401)", u.Host, errdef.ErrUnauthorized)
-	case http.StatusForbidden:
-		return fmt.Errorf("token server %s: %w (HTTP 403)", u.Host, errdef.ErrDenied)
-	}
-	return fmt.Errorf("token server %s answered HTTP %d: %w", u.Host, resp.StatusCode, errdef.ErrUnavailable)
-}
-
-// parseChallenge splits a WWW-Authenticate value: `Bearer realm="…",service="…"`.
-func parseChallenge(h string) (string, map[string]string) {
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
-	params := map[string]string{}
-	for rest != "" {
-		rest = strings.TrimLeft(rest, " ,")
-		k, v, ok := strings.Cut(rest, "=")
-		if !ok {
-			break
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		if strings.HasPrefix(v, `"`) {
-			end := strings.IndexByte(v[1:], '"')
-			if end < 0 {
-				params[k] = v[1:]
-				break
-			}
-			params[k], rest = v[1:1+end], v[2+end:]
-		} else {
-			val, after, _ := strings.Cut(v, ",")
-			params[k], rest = strings.TrimSpace(val), after
-		}
-	}
-	return scheme, params
-}
-
-func isLoopback(hostport string) bool {
-	h := hostport
-	if hh, _, err := net.SplitHostPort(hostport); err == nil {
-		h = hh
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	defer c.Close()
+	return c.Ping(ctx, apiHost)
 }

@@ -139,6 +139,9 @@ func TestLoginBearerChallenge(t *testing.T) {
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/v2/":
+			if r.Header.Get("Authorization") == "Bearer abc" {
+				return
+			}
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test-registry"`, srv.URL))
 			w.WriteHeader(http.StatusUnauthorized)
 		case "/token":

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -73,6 +75,7 @@ func (o *rootOptions) clientFor(cmd *cobra.Command, r ref.Reference, sd side) (*
 	if f.tlsSkipVerify || sd == srcSide && f.srcTLSSkip || sd == destSide && f.destTLSSkip {
 		opts = append(opts, client.WithInsecureSkipVerify(host))
 	}
+	opts = append(opts, certsFor(host)...)
 	switch {
 	case f.passwordStdin:
 		if f.username == "" {
@@ -99,4 +102,23 @@ func (o *rootOptions) clientFor(cmd *cobra.Command, r ref.Reference, sd side) (*
 		opts = append(opts, client.WithCredentialLookup(lookup))
 	}
 	return client.New(opts...)
+}
+
+// certsDirs are where CA certificates for a registry are looked for, as the
+// docker engine and podman look: DIR/HOST/*.crt.
+var certsDirs = []string{"/etc/docker/certs.d", "/etc/containers/certs.d"}
+
+// certsFor returns the client options that trust the CA certificates kept
+// for host in docker's or podman's certs.d directories.
+func certsFor(host string) []client.Option {
+	var opts []client.Option
+	for _, dir := range certsDirs {
+		files, _ := filepath.Glob(filepath.Join(dir, host, "*.crt"))
+		for _, f := range files {
+			if pem, err := os.ReadFile(f); err == nil {
+				opts = append(opts, client.WithCA(host, pem))
+			}
+		}
+	}
+	return opts
 }

@@ -50,6 +50,11 @@ func TestRegistryCommands(t *testing.T) {
 	if a, b := lading(t, "config", "oci:"+layout+":linux-amd64"), lading(t, "config", repo+":v1.2.0"); a != b {
 		t.Error("config differs through the registry")
 	}
+	var m struct{ Config struct{ Digest string } }
+	must(t, json.Unmarshal([]byte(lading(t, "manifest", repo+":v1.2.0")), &m))
+	if got := lading(t, "blob", repo, m.Config.Digest); got != lading(t, "config", repo+":v1.2.0") {
+		t.Error("blob of the config from the registry differs")
+	}
 	// pull takes the default platform's image of the index; --all the index.
 	pulled := filepath.Join(t.TempDir(), "pulled")
 	lading(t, "pull", repo+":multi", pulled, "--platform", "linux/arm64")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/lading-oci/lading/transfer"
 	"io"
 	"os"
 	"strings"
@@ -74,28 +75,37 @@ func newBlobCmd(o *rootOptions) *cobra.Command {
 		Use:   "blob REF DIGEST",
 		Short: "Write a blob's raw bytes to stdout, verified against its digest",
 		Example: `  lading blob oci:./images sha256:3f1b... > layer.tar.gz
-  lading blob ./images sha256:3f1b... | tar -tzf -`,
+  lading blob ./images sha256:3f1b... | tar -tzf -
+  lading blob ghcr.io/org/app sha256:3f1b... | tar -tzf -`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := digest.Parse(args[1])
 			if err != nil {
 				return usageError{fmt.Errorf("digest %q: %w: %v", args[1], errdef.ErrInvalid, err)}
 			}
-			dir := args[0]
-			if r, err := parseRef(dir); err == nil && r.Path() != "" {
-				dir = "oci:" + r.Path() // the tag or digest of the reference does not matter
-			}
-			t, err := o.openLayout(cmd.Context(), dir, false)
-			if err != nil {
-				return err
-			}
-			lay, _ := t.Layout()
 			ctx := cmd.Context()
-			desc, err := lay.Stat(ctx, d)
+			var t *transfer.Target
+			if isRegistryArg(args[0]) || isTransportRef(args[0]) && !strings.HasPrefix(args[0], "oci:") {
+				t, err = o.open(ctx, args[0], false)
+			} else {
+				dir := args[0]
+				if r, err := parseRef(dir); err == nil && r.Path() != "" {
+					dir = "oci:" + r.Path() // the tag or digest of the reference does not matter
+				}
+				t, err = o.openLayout(ctx, dir, false)
+			}
 			if err != nil {
 				return err
 			}
-			rc, err := lay.Fetch(ctx, desc)
+			st, ok := t.Store.(content.Stater)
+			if !ok {
+				return fmt.Errorf("blob %s: %w: the store cannot look blobs up by digest", args[0], errdef.ErrUnsupported)
+			}
+			desc, err := st.Stat(ctx, d)
+			if err != nil {
+				return err
+			}
+			rc, err := t.Store.Fetch(ctx, desc)
 			if err != nil {
 				return err
 			}
