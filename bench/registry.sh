@@ -133,6 +133,22 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
+# Pull and unpack: lading unpack straight from the registry (downloads of
+# later layers overlapping the writing of earlier ones) against crane pull
+# into a layout followed by lading unpack of it.
+if [ "$LADING_MODE" = cli ]; then
+	echo "== pull and unpack ($RUNS runs each, alternating; fresh directories each run)"
+	unpack_lading() { "$LADING" unpack "docker://$1/bench/img:v1" "$2/root"; }
+	unpack_crane() { "$CRANE" pull --insecure --format=oci "$1/bench/img:v1" "$2/layout" && "$LADING" unpack "oci:$2/layout" "$2/root"; }
+	for i in $(seq "$RUNS"); do
+		for t in lading crane; do
+			mkdir -p "$BENCH_TMP/pu-$t-$i"
+			time_cmd "pullunpack-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$i"
+			rm -rf "$BENCH_TMP/pu-$t-$i"
+		done
+	done
+fi
+
 # Peak memory: one more run of each, under GNU time (through bash, which
 # runs the tool's last command in its own process).
 export LADING_MODE LADING GOBIN_DIR img CRANE REGCTL POLICY HOME
@@ -163,3 +179,6 @@ for t in $TOOLS; do
 done
 bp=$(best push); bl=$(best pull)
 echo "lading/best push ($bp): $(ratio push-lading "push-$bp")   lading/best pull ($bl): $(ratio pull-lading "pull-$bl")   (lading as $LADING_MODE)"
+if [ "$LADING_MODE" = cli ]; then
+	echo "pull and unpack: lading unpack from the registry $(median pullunpack-lading) s, crane pull + lading unpack $(median pullunpack-crane) s: $(ratio pullunpack-lading pullunpack-crane)"
+fi

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -60,10 +62,10 @@ func gzipLayout(tb testing.TB, n int, size int) (string, ocispec.Descriptor) {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw.Bytes()))
 	}
 	cfgData, _ := json.Marshal(cfg)
-	cd := describe(ocispec.MediaTypeImageConfig, cfgData)
+	cd := contenttest.Describe(ocispec.MediaTypeImageConfig, cfgData)
 	s.Push(ctx, cd, bytes.NewReader(cfgData))
 	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
-	md := describe(ocispec.MediaTypeImageManifest, m)
+	md := contenttest.Describe(ocispec.MediaTypeImageManifest, m)
 	s.Push(ctx, md, bytes.NewReader(m))
 	if err := s.Tag(ctx, md, "t"); err != nil {
 		tb.Fatal(err)

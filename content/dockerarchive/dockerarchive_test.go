@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/errdef"
@@ -61,7 +63,7 @@ func mustRef(t *testing.T, s string) ref.Reference {
 
 // loadAndCheck loads the image desc names from r, checks that its layers
 // are the uncompressed tars of src and returns the loaded image.
-func loadAndCheck(t *testing.T, r *dockerarchive.Reader, desc ocispec.Descriptor, src testImage) *content.LoadedImage {
+func loadAndCheck(t *testing.T, r *dockerarchive.Reader, desc ocispec.Descriptor, src contenttest.Image) *content.LoadedImage {
 	t.Helper()
 	ctx := context.Background()
 	li, err := content.LoadImage(ctx, r, desc, nil)
@@ -74,15 +76,15 @@ func loadAndCheck(t *testing.T, r *dockerarchive.Reader, desc ocispec.Descriptor
 	if err := image.Validate(image.MediaTypeDockerManifest, li.RawManifest); err != nil {
 		t.Fatalf("synthesised manifest: %v", err)
 	}
-	if li.Manifest.Config.Digest != src.config.Digest {
-		t.Fatalf("config %s, want %s", li.Manifest.Config.Digest, src.config.Digest)
+	if li.Manifest.Config.Digest != src.Config.Digest {
+		t.Fatalf("config %s, want %s", li.Manifest.Config.Digest, src.Config.Digest)
 	}
 	for i, l := range li.Manifest.Layers {
 		if l.MediaType != image.MediaTypeDockerLayerUncompressed || l.Digest != li.ConfigFile.RootFS.DiffIDs[i] {
 			t.Fatalf("layer %d: %+v", i, l)
 		}
 		data, err := content.ReadAll(ctx, r, l, 1<<20)
-		if err != nil || !bytes.Equal(data, src.raw(t, i)) {
+		if err != nil || !bytes.Equal(data, src.Raw[i]) {
 			t.Fatalf("layer %d: %v", i, err)
 		}
 	}
@@ -92,31 +94,31 @@ func loadAndCheck(t *testing.T, r *dockerarchive.Reader, desc ocispec.Descriptor
 func TestWriteThenRead(t *testing.T) {
 	ctx := context.Background()
 	shared := map[string]string{"etc/os-release": "ID=test\n"}
-	one := makeImage(t, shared, map[string]string{"bin/one": strings.Repeat("1", 3000)})
-	two := makeImage(t, shared, map[string]string{"bin/two": "2"})
+	one := contenttest.MakeImage(t, shared, map[string]string{"bin/one": strings.Repeat("1", 3000)})
+	two := contenttest.MakeImage(t, shared, map[string]string{"bin/two": "2"})
 	w, path := create(t)
-	one.push(t, w)
-	two.push(t, w)
-	if err := w.Tag(ctx, one.manifest, "busybox:1"); err != nil {
+	one.Push(t, w)
+	two.Push(t, w)
+	if err := w.Tag(ctx, one.Manifest, "busybox:1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.AddImage(ctx, two.manifest, "example.com/app:v2", "docker.io/library/busybox:latest"); err != nil {
+	if err := w.AddImage(ctx, two.Manifest, "example.com/app:v2", "docker.io/library/busybox:latest"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Tag(ctx, one.manifest, "busybox:latest"); err != nil { // moves from two
+	if err := w.Tag(ctx, one.Manifest, "busybox:latest"); err != nil { // moves from two
 		t.Fatal(err)
 	}
 	if got := tags(t, w); got != "docker.io/library/busybox:1,docker.io/library/busybox:latest,example.com/app:v2" {
 		t.Fatalf("writer tags %s", got)
 	}
-	if d, err := w.Resolve(ctx, "busybox:latest"); err != nil || d.Digest != one.manifest.Digest {
+	if d, err := w.Resolve(ctx, "busybox:latest"); err != nil || d.Digest != one.Manifest.Digest {
 		t.Fatalf("writer resolve: %v %v", d.Digest, err)
 	}
 	// A layer pushed compressed is held decompressed, under its diff_id.
-	if _, err := w.Fetch(ctx, one.layers[0]); !errors.Is(err, errdef.ErrNotFound) {
+	if _, err := w.Fetch(ctx, one.Layers[0]); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("fetch of a compressed layer from the writer: %v", err)
 	}
-	diffID := digest.FromBytes(one.raw(t, 0))
+	diffID := digest.FromBytes(one.Raw[0])
 	if rc, err := w.Fetch(ctx, ocispec.Descriptor{Digest: diffID}); err != nil {
 		t.Fatal(err)
 	} else {
@@ -172,7 +174,7 @@ func TestWriteThenRead(t *testing.T) {
 	// The repositories file names the top layers, as docker save writes it.
 	var repos map[string]map[string]string
 	extract(t, path, "repositories", &repos)
-	if repos["busybox"]["latest"] != digest.FromBytes(one.raw(t, 1)).Encoded() || repos["example.com/app"]["v2"] == "" {
+	if repos["busybox"]["latest"] != digest.FromBytes(one.Raw[1]).Encoded() || repos["example.com/app"]["v2"] == "" {
 		t.Fatalf("repositories %v", repos)
 	}
 }
@@ -202,15 +204,15 @@ func extract(t *testing.T, path, name string, v any) {
 
 func TestWriterRefusals(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
 	// A layer whose bytes do not match its digest leaves nothing.
-	bad := img.layers[0]
+	bad := img.Layers[0]
 	bad.Digest = digest.FromString("x")
-	if err := w.Push(ctx, bad, bytes.NewReader(img.blobs[img.layers[0].Digest])); !errors.Is(err, errdef.ErrDigestMismatch) {
+	if err := w.Push(ctx, bad, bytes.NewReader(img.Blobs[img.Layers[0].Digest])); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("bad layer digest: %v", err)
 	}
-	raw := img.raw(t, 0)
+	raw := img.Raw[0]
 	badRaw := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.FromString("y"), Size: int64(len(raw))}
 	if err := w.Push(ctx, badRaw, bytes.NewReader(raw)); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("bad uncompressed layer digest: %v", err)
@@ -219,25 +221,25 @@ func TestWriterRefusals(t *testing.T) {
 		t.Fatalf("artifact blob: %v", err)
 	}
 	// A manifest whose layer is missing, or is not what the config says.
-	w.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest]))
-	w.Push(ctx, img.manifest, bytes.NewReader(img.blobs[img.manifest.Digest]))
-	if err := w.Tag(ctx, img.manifest, "a:1"); !errors.Is(err, errdef.ErrNotFound) {
+	w.Push(ctx, img.Config, bytes.NewReader(img.Blobs[img.Config.Digest]))
+	w.Push(ctx, img.Manifest, bytes.NewReader(img.Blobs[img.Manifest.Digest]))
+	if err := w.Tag(ctx, img.Manifest, "a:1"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("tag with a missing layer: %v", err)
 	}
-	other := makeImage(t, map[string]string{"b": "b"})
-	w.Push(ctx, other.layers[0], bytes.NewReader(other.blobs[other.layers[0].Digest]))
+	other := contenttest.MakeImage(t, map[string]string{"b": "b"})
+	w.Push(ctx, other.Layers[0], bytes.NewReader(other.Blobs[other.Layers[0].Digest]))
 	liar := img
 	var m ocispec.Manifest
-	json.Unmarshal(img.blobs[img.manifest.Digest], &m)
-	m.Layers = other.layers
+	json.Unmarshal(img.Blobs[img.Manifest.Digest], &m)
+	m.Layers = other.Layers
 	mData, _ := json.Marshal(m)
-	liar.manifest = describe(ocispec.MediaTypeImageManifest, mData)
-	w.Push(ctx, liar.manifest, bytes.NewReader(mData))
-	err := w.Tag(ctx, liar.manifest, "a:1")
+	liar.Manifest = contenttest.Describe(ocispec.MediaTypeImageManifest, mData)
+	w.Push(ctx, liar.Manifest, bytes.NewReader(mData))
+	err := w.Tag(ctx, liar.Manifest, "a:1")
 	if !errors.Is(err, errdef.ErrDigestMismatch) || !strings.Contains(err.Error(), "layer 0") {
 		t.Fatalf("tag with a layer the config does not name: %v", err)
 	}
-	if err := w.Tag(ctx, img.manifest, "a@sha256:"+strings.Repeat("0", 64)); !errors.Is(err, errdef.ErrInvalid) {
+	if err := w.Tag(ctx, img.Manifest, "a@sha256:"+strings.Repeat("0", 64)); !errors.Is(err, errdef.ErrInvalid) {
 		t.Fatalf("digest as a tag: %v", err)
 	}
 	idx := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromString("i"), Size: 1}
@@ -256,24 +258,24 @@ func TestWriterRefusals(t *testing.T) {
 
 func TestUncompressedLayersAndSHA512(t *testing.T) {
 	ctx := context.Background()
-	src := makeImage(t, map[string]string{"a": "a"})
-	raw := src.raw(t, 0)
-	rawDesc := describe(ocispec.MediaTypeImageLayer, raw)
+	src := contenttest.MakeImage(t, map[string]string{"a": "a"})
+	raw := src.Raw[0]
+	rawDesc := contenttest.Describe(ocispec.MediaTypeImageLayer, raw)
 	sha512Desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.SHA512.FromBytes(raw), Size: int64(len(raw))}
 	w, path := create(t)
-	for _, d := range []ocispec.Descriptor{rawDesc, sha512Desc, src.layers[0]} {
-		if err := w.Push(ctx, d, bytes.NewReader(raw)); err != nil && d.Digest != src.layers[0].Digest {
+	for _, d := range []ocispec.Descriptor{rawDesc, sha512Desc, src.Layers[0]} {
+		if err := w.Push(ctx, d, bytes.NewReader(raw)); err != nil && d.Digest != src.Layers[0].Digest {
 			t.Fatalf("push %s: %v", d.Digest, err)
 		}
 	}
-	w.Push(ctx, src.layers[0], bytes.NewReader(src.blobs[src.layers[0].Digest]))
-	for _, d := range []ocispec.Descriptor{rawDesc, sha512Desc, src.layers[0]} {
+	w.Push(ctx, src.Layers[0], bytes.NewReader(src.Blobs[src.Layers[0].Digest]))
+	for _, d := range []ocispec.Descriptor{rawDesc, sha512Desc, src.Layers[0]} {
 		if ok, _ := w.Exists(ctx, d); !ok {
 			t.Fatalf("%s does not exist", d.Digest)
 		}
 	}
-	src.push(t, w)
-	w.Tag(ctx, src.manifest, "x:1")
+	src.Push(t, w)
+	w.Tag(ctx, src.Manifest, "x:1")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,16 +289,16 @@ func TestUncompressedLayersAndSHA512(t *testing.T) {
 
 func TestReaderIsReadOnly(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
-	img.push(t, w)
-	w.Tag(ctx, img.manifest, "a:1")
+	img.Push(t, w)
+	w.Tag(ctx, img.Manifest, "a:1")
 	w.Close()
 	r := open(t, path)
-	if err := r.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
+	if err := r.Push(ctx, img.Config, bytes.NewReader(img.Blobs[img.Config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
 		t.Fatalf("push: %v", err)
 	}
-	if err := r.Tag(ctx, img.manifest, "a:2"); !errors.Is(err, errdef.ErrUnsupported) {
+	if err := r.Tag(ctx, img.Manifest, "a:2"); !errors.Is(err, errdef.ErrUnsupported) {
 		t.Fatalf("tag: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/errdef"
@@ -63,12 +65,12 @@ func manifestJSON(items ...dockerarchive.ManifestItem) string {
 // for img: <id>/layer.tar files and a <hex>.json config, the second layer
 // as a symbolic link to a top-level file (as docker does for repeated
 // layers and skopeo for all).
-func classic(t *testing.T, img testImage, tag string) []member {
-	cfg := img.blobs[img.config.Digest]
-	ms := []member{{name: img.config.Digest.Encoded() + ".json", body: string(cfg)}}
-	item := dockerarchive.ManifestItem{Config: img.config.Digest.Encoded() + ".json", RepoTags: []string{tag}}
-	for i := range img.layers {
-		raw := string(img.raw(t, i))
+func classic(t *testing.T, img contenttest.Image, tag string) []member {
+	cfg := img.Blobs[img.Config.Digest]
+	ms := []member{{name: img.Config.Digest.Encoded() + ".json", body: string(cfg)}}
+	item := dockerarchive.ManifestItem{Config: img.Config.Digest.Encoded() + ".json", RepoTags: []string{tag}}
+	for i := range img.Layers {
+		raw := string(img.Raw[i])
 		id := strings.Repeat(string(rune('a'+i)), 64)
 		if i == 0 {
 			ms = append(ms, member{name: id + "/", typ: tar.TypeDir}, member{name: id + "/layer.tar", body: raw})
@@ -84,7 +86,7 @@ func classic(t *testing.T, img testImage, tag string) []member {
 
 func TestReadClassicForm(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"}, map[string]string{"b": "b"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"}, map[string]string{"b": "b"})
 	r := open(t, writeTar(t, classic(t, img, "busybox:latest")...))
 	d, err := r.Resolve(ctx, "docker.io/library/busybox:latest")
 	if err != nil {
@@ -95,17 +97,17 @@ func TestReadClassicForm(t *testing.T) {
 
 func TestReadCompressedMembers(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"}, map[string]string{"b": "b"})
-	cfg := img.blobs[img.config.Digest]
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"}, map[string]string{"b": "b"})
+	cfg := img.Blobs[img.Config.Digest]
 	// Layer 0 gzip under an arbitrary name (its digest is computed); layer 1
 	// gzip as blobs/sha256/<digest> (Docker 25's form: the name is the digest).
-	l0, l1 := img.blobs[img.layers[0].Digest], img.blobs[img.layers[1].Digest]
-	item := dockerarchive.ManifestItem{Config: "blobs/sha256/" + img.config.Digest.Encoded(), RepoTags: []string{"x:1"},
-		Layers: []string{"l0/layer.tar", "blobs/sha256/" + img.layers[1].Digest.Encoded()}}
+	l0, l1 := img.Blobs[img.Layers[0].Digest], img.Blobs[img.Layers[1].Digest]
+	item := dockerarchive.ManifestItem{Config: "blobs/sha256/" + img.Config.Digest.Encoded(), RepoTags: []string{"x:1"},
+		Layers: []string{"l0/layer.tar", "blobs/sha256/" + img.Layers[1].Digest.Encoded()}}
 	path := writeTar(t,
-		member{name: "blobs/sha256/" + img.config.Digest.Encoded(), body: string(cfg)},
+		member{name: "blobs/sha256/" + img.Config.Digest.Encoded(), body: string(cfg)},
 		member{name: "l0/layer.tar", body: string(l0)},
-		member{name: "blobs/sha256/" + img.layers[1].Digest.Encoded(), body: string(l1)},
+		member{name: "blobs/sha256/" + img.Layers[1].Digest.Encoded(), body: string(l1)},
 		member{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`},
 		member{name: "index.json", body: `{"schemaVersion":2,"manifests":[]}`},
 		member{name: "manifest.json", body: manifestJSON(item)},
@@ -120,8 +122,8 @@ func TestReadCompressedMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, l := range li.Manifest.Layers {
-		if l.MediaType != image.MediaTypeDockerLayer || l.Digest != img.layers[i].Digest {
-			t.Fatalf("layer %d: %+v, want %s", i, l, img.layers[i].Digest)
+		if l.MediaType != image.MediaTypeDockerLayer || l.Digest != img.Layers[i].Digest {
+			t.Fatalf("layer %d: %+v, want %s", i, l, img.Layers[i].Digest)
 		}
 		if _, err := content.ReadAll(ctx, r, l, 1<<20); err != nil {
 			t.Fatal(err)
@@ -131,9 +133,9 @@ func TestReadCompressedMembers(t *testing.T) {
 
 func TestHostileArchives(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
-	cfg := string(img.blobs[img.config.Digest])
-	raw := string(img.raw(t, 0))
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
+	cfg := string(img.Blobs[img.Config.Digest])
+	raw := string(img.Raw[0])
 	good := dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"l.tar"}, RepoTags: []string{"x:1"}}
 	with := func(f func(*dockerarchive.ManifestItem)) string {
 		it := good
@@ -191,11 +193,11 @@ func TestHostileArchives(t *testing.T) {
 
 func TestTamperedLayer(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
-	raw := img.raw(t, 0)
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
+	raw := img.Raw[0]
 	tampered := bytes.Replace(raw, []byte("a"), []byte("b"), 1)
 	path := writeTar(t,
-		member{name: "c.json", body: string(img.blobs[img.config.Digest])},
+		member{name: "c.json", body: string(img.Blobs[img.Config.Digest])},
 		member{name: "l.tar", body: string(tampered)},
 		member{name: "manifest.json", body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"l.tar"}})},
 	)
@@ -243,11 +245,11 @@ func FuzzParseManifest(f *testing.F) {
 // FuzzOpen opens arbitrary (uncompressed) archives and reads every image;
 // nothing may panic or read outside the file.
 func FuzzOpen(f *testing.F) {
-	img := makeImage(f, map[string]string{"a": "a"})
-	cfg := string(img.blobs[img.config.Digest])
+	img := contenttest.MakeImage(f, map[string]string{"a": "a"})
+	cfg := string(img.Blobs[img.Config.Digest])
 	f.Add(tarFile(f,
 		member{name: "c.json", body: cfg},
-		member{name: "l.tar", body: string(img.blobs[img.layers[0].Digest])},
+		member{name: "l.tar", body: string(img.Blobs[img.Layers[0].Digest])},
 		member{name: "x/layer.tar", typ: tar.TypeSymlink, link: "../l.tar"},
 		member{name: "manifest.json", body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"x/layer.tar"}, RepoTags: []string{"a:1"}})},
 	))

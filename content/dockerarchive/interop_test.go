@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -21,15 +23,15 @@ import (
 )
 
 // layoutWith writes img into a new OCI layout directory tagged tag.
-func layoutWith(t *testing.T, img testImage, tag string) string {
+func layoutWith(t *testing.T, img contenttest.Image, tag string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
 	s, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img.push(t, s)
-	if err := s.Tag(context.Background(), img.manifest, tag); err != nil {
+	img.Push(t, s)
+	if err := s.Tag(context.Background(), img.Manifest, tag); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -39,7 +41,7 @@ func layoutWith(t *testing.T, img testImage, tag string) string {
 func TestSkopeoWritesLadingReads(t *testing.T) {
 	skopeo := tool(t, "skopeo")
 	ctx := context.Background()
-	one := makeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 10000)})
+	one := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 10000)})
 	file := filepath.Join(t.TempDir(), "a.tar")
 	run(t, skopeo, "copy", "oci:"+layoutWith(t, one, "src")+":src", "docker-archive:"+file+":example.com/one:v1")
 	r := open(t, file)
@@ -49,7 +51,7 @@ func TestSkopeoWritesLadingReads(t *testing.T) {
 	}
 	li := loadAndCheck(t, r, d, one)
 	// skopeo keeps the config as it was; the layers are the diff_ids.
-	if li.Manifest.Config.Digest != one.config.Digest {
+	if li.Manifest.Config.Digest != one.Config.Digest {
 		t.Fatalf("config changed: %s", li.Manifest.Config.Digest)
 	}
 	if got := tags(t, r); got != "example.com/one:v1" {
@@ -61,15 +63,15 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 	skopeo := tool(t, "skopeo")
 	ctx := context.Background()
 	shared := map[string]string{"etc/os-release": "ID=lading\n"}
-	one := makeImage(t, shared, map[string]string{"one": "1"})
-	two := makeImage(t, shared, map[string]string{"two": "2"})
+	one := contenttest.MakeImage(t, shared, map[string]string{"one": "1"})
+	two := contenttest.MakeImage(t, shared, map[string]string{"two": "2"})
 	w, file := create(t)
-	one.push(t, w)
-	two.push(t, w)
-	if err := w.Tag(ctx, one.manifest, "example.com/one:v1"); err != nil {
+	one.Push(t, w)
+	two.Push(t, w)
+	if err := w.Tag(ctx, one.Manifest, "example.com/one:v1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Tag(ctx, two.manifest, "busybox:two"); err != nil {
+	if err := w.Tag(ctx, two.Manifest, "busybox:two"); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -77,7 +79,7 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 	}
 	for i, c := range []struct {
 		src string
-		img testImage
+		img contenttest.Image
 	}{
 		{"docker-archive:" + file + ":example.com/one:v1", one},
 		{"docker-archive:" + file + ":@1", two},
@@ -90,7 +92,7 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 		if err := json.Unmarshal(run(t, skopeo, "inspect", c.src), &info); err != nil {
 			t.Fatal(err)
 		}
-		if len(info.Layers) != 2 || info.Layers[1] != digest.FromBytes(c.img.raw(t, 1)).String() || info.Os != "linux" {
+		if len(info.Layers) != 2 || info.Layers[1] != digest.FromBytes(c.img.Raw[1]).String() || info.Os != "linux" {
 			t.Fatalf("skopeo inspect %s: %+v", c.src, info)
 		}
 		dir := filepath.Join(t.TempDir(), "copy")
@@ -107,7 +109,7 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 		if err != nil {
 			t.Fatalf("copy %d: %v", i, err)
 		}
-		if !bytes.Equal(li.RawConfig, c.img.blobs[c.img.config.Digest]) {
+		if !bytes.Equal(li.RawConfig, c.img.Blobs[c.img.Config.Digest]) {
 			t.Fatalf("copy %d: skopeo's copy has another config", i)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ociarchive"
@@ -16,7 +18,7 @@ import (
 // meet a busy archive), checking it at each step.
 func TestBetweenArchives(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "alpha"}, map[string]string{"b": "beta"}, map[string]string{"c": "gamma"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "alpha"}, map[string]string{"b": "beta"}, map[string]string{"c": "gamma"})
 	dir := t.TempDir()
 
 	ociPath := filepath.Join(dir, "oci.tar")
@@ -24,8 +26,8 @@ func TestBetweenArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img.push(t, ow)
-	ow.Tag(ctx, img.manifest, "v1")
+	img.Push(t, ow)
+	ow.Tag(ctx, img.Manifest, "v1")
 	if err := ow.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +42,10 @@ func TestBetweenArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := transfer.CopyGraph(ctx, or, dw, img.manifest, transfer.CopyOptions{Concurrency: 4}); err != nil {
+	if err := transfer.CopyGraph(ctx, or, dw, img.Manifest, transfer.CopyOptions{Concurrency: 4}); err != nil {
 		t.Fatal(err)
 	}
-	if err := dw.Tag(ctx, img.manifest, "example.com/app:v1"); err != nil {
+	if err := dw.Tag(ctx, img.Manifest, "example.com/app:v1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := dw.Close(); err != nil {
@@ -77,7 +79,7 @@ func TestBetweenArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if li.Manifest.Config.Digest != img.config.Digest || len(li.Manifest.Layers) != 3 {
+	if li.Manifest.Config.Digest != img.Config.Digest || len(li.Manifest.Layers) != 3 {
 		t.Fatalf("back: %+v", li.Manifest)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -50,10 +52,10 @@ func bigLayout(tb testing.TB, n int, size int64) (string, ocispec.Descriptor) {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, d.Digest)
 	}
 	cfgData, _ := json.Marshal(cfg)
-	cd := describe(ocispec.MediaTypeImageConfig, cfgData)
+	cd := contenttest.Describe(ocispec.MediaTypeImageConfig, cfgData)
 	contentPush(tb, s, cd, cfgData)
 	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
-	md := describe(ocispec.MediaTypeImageManifest, m)
+	md := contenttest.Describe(ocispec.MediaTypeImageManifest, m)
 	contentPush(tb, s, md, m)
 	if err := s.Tag(ctx, md, "t"); err != nil {
 		tb.Fatal(err)

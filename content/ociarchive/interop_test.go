@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -19,15 +21,15 @@ import (
 )
 
 // layoutWith writes img into a new OCI layout directory tagged tag.
-func layoutWith(t *testing.T, img testImage, tag string) string {
+func layoutWith(t *testing.T, img contenttest.Image, tag string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "layout")
 	s, err := ocilayout.Init(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img.push(t, s)
-	if err := s.Tag(context.Background(), img.manifest, tag); err != nil {
+	img.Push(t, s)
+	if err := s.Tag(context.Background(), img.Manifest, tag); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -88,14 +90,14 @@ func checkImage(t *testing.T, r content.Fetcher, res content.Resolver, tag strin
 
 func TestSkopeoWritesLadingReads(t *testing.T) {
 	skopeo := tool(t, "skopeo")
-	img := makeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/tool": "#!/bin/sh\n"})
+	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/tool": "#!/bin/sh\n"})
 	dir := layoutWith(t, img, "src")
 	file := filepath.Join(t.TempDir(), "a.tar")
 	run(t, skopeo, "copy", "oci:"+dir+":src", "oci-archive:"+file+":v1")
 	r := open(t, file)
 	d, files := checkImage(t, r, r, "v1")
-	if d.Digest != img.manifest.Digest {
-		t.Fatalf("skopeo's archive has manifest %s, the source %s", d.Digest, img.manifest.Digest)
+	if d.Digest != img.Manifest.Digest {
+		t.Fatalf("skopeo's archive has manifest %s, the source %s", d.Digest, img.Manifest.Digest)
 	}
 	if strings.Join(files, ",") != "etc/hello,bin/tool" {
 		t.Fatalf("layers hold %v", files)
@@ -105,22 +107,22 @@ func TestSkopeoWritesLadingReads(t *testing.T) {
 func TestLadingWritesSkopeoReads(t *testing.T) {
 	skopeo := tool(t, "skopeo")
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"etc/hello": "hello\n"})
+	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"})
 	w, file := create(t)
-	img.push(t, w)
-	if err := w.Tag(ctx, img.manifest, "v1"); err != nil {
+	img.Push(t, w)
+	if err := w.Tag(ctx, img.Manifest, "v1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	out := run(t, skopeo, "inspect", "--raw", "oci-archive:"+file+":v1")
-	if got := describe("", out).Digest; got != img.manifest.Digest {
-		t.Fatalf("skopeo inspect --raw gives manifest %s, want %s", got, img.manifest.Digest)
+	if got := contenttest.Describe("", out).Digest; got != img.Manifest.Digest {
+		t.Fatalf("skopeo inspect --raw gives manifest %s, want %s", got, img.Manifest.Digest)
 	}
 	var info struct{ Layers []string }
 	json.Unmarshal(run(t, skopeo, "inspect", "oci-archive:"+file+":v1"), &info)
-	if len(info.Layers) != 1 || info.Layers[0] != img.layers[0].Digest.String() {
+	if len(info.Layers) != 1 || info.Layers[0] != img.Layers[0].Digest.String() {
 		t.Fatalf("skopeo inspect: %+v", info)
 	}
 	dir := filepath.Join(t.TempDir(), "copy")
@@ -129,7 +131,7 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err := s.Resolve(ctx, "x"); err != nil || d.Digest != img.manifest.Digest {
+	if d, err := s.Resolve(ctx, "x"); err != nil || d.Digest != img.Manifest.Digest {
 		t.Fatalf("skopeo's copy: %v %v", d.Digest, err)
 	}
 }

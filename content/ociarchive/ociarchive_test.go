@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lading-oci/lading/content/contenttest"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/errdef"
@@ -52,30 +54,30 @@ func tags(t *testing.T, s content.TagLister) string {
 
 func TestWriteThenRead(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 5000)})
-	other := makeImage(t, map[string]string{"other": "o"})
+	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 5000)})
+	other := contenttest.MakeImage(t, map[string]string{"other": "o"})
 	w, path := create(t)
-	img.push(t, w)
-	other.push(t, w)
-	img.push(t, w) // pushing again writes nothing
-	for tag, d := range map[string]ocispec.Descriptor{"v1": img.manifest, "latest": img.manifest, "other": other.manifest} {
+	img.Push(t, w)
+	other.Push(t, w)
+	img.Push(t, w) // pushing again writes nothing
+	for tag, d := range map[string]ocispec.Descriptor{"v1": img.Manifest, "latest": img.Manifest, "other": other.Manifest} {
 		if err := w.Tag(ctx, d, tag); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Tag(ctx, other.manifest, "v1"); err != nil { // retag moves it
+	if err := w.Tag(ctx, other.Manifest, "v1"); err != nil { // retag moves it
 		t.Fatal(err)
 	}
-	if err := w.Tag(ctx, img.manifest, "v1"); err != nil {
+	if err := w.Tag(ctx, img.Manifest, "v1"); err != nil {
 		t.Fatal(err)
 	}
 	if got := tags(t, w); got != "latest,other,v1" {
 		t.Fatalf("writer tags %s", got)
 	}
-	if d, err := w.Resolve(ctx, "v1"); err != nil || d.Digest != img.manifest.Digest {
+	if d, err := w.Resolve(ctx, "v1"); err != nil || d.Digest != img.Manifest.Digest {
 		t.Fatalf("writer resolve: %v %v", d.Digest, err)
 	}
-	if li, err := content.LoadImage(ctx, w, img.manifest, nil); err != nil || len(li.Manifest.Layers) != 2 {
+	if li, err := content.LoadImage(ctx, w, img.Manifest, nil); err != nil || len(li.Manifest.Layers) != 2 {
 		t.Fatalf("load from the writer: %v", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -87,7 +89,7 @@ func TestWriteThenRead(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if err := w.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest])); !errors.Is(err, ociarchive.ErrClosed) {
+	if err := w.Push(ctx, img.Config, bytes.NewReader(img.Blobs[img.Config.Digest])); !errors.Is(err, ociarchive.ErrClosed) {
 		t.Fatalf("push after close: %v", err)
 	}
 
@@ -96,7 +98,7 @@ func TestWriteThenRead(t *testing.T) {
 		t.Fatalf("reader tags %s", got)
 	}
 	d, err := r.Resolve(ctx, "v1")
-	if err != nil || d.Digest != img.manifest.Digest || d.Annotations[ocispec.AnnotationRefName] != "v1" {
+	if err != nil || d.Digest != img.Manifest.Digest || d.Annotations[ocispec.AnnotationRefName] != "v1" {
 		t.Fatalf("resolve v1: %+v %v", d, err)
 	}
 	li, err := content.LoadImage(ctx, r, d, nil)
@@ -105,12 +107,12 @@ func TestWriteThenRead(t *testing.T) {
 	}
 	for _, l := range li.Manifest.Layers {
 		data, err := content.ReadAll(ctx, r, l, 1<<20)
-		if err != nil || !bytes.Equal(data, img.blobs[l.Digest]) {
+		if err != nil || !bytes.Equal(data, img.Blobs[l.Digest]) {
 			t.Fatalf("layer %s: %v", l.Digest, err)
 		}
 	}
 	// A digest resolves to its index entry, or to the blob with its type.
-	if d, err := r.Resolve(ctx, img.config.Digest.String()); err != nil || d.Size != img.config.Size {
+	if d, err := r.Resolve(ctx, img.Config.Digest.String()); err != nil || d.Size != img.Config.Size {
 		t.Fatalf("resolve config digest: %+v %v", d, err)
 	}
 	if _, err := r.Resolve(ctx, "nope"); !errors.Is(err, errdef.ErrNotFound) {
@@ -121,13 +123,13 @@ func TestWriteThenRead(t *testing.T) {
 	if n != 7 {
 		t.Fatalf("Blobs visited %d, want 7", n)
 	}
-	if st, err := r.Stat(ctx, img.layers[1].Digest); err != nil || st.Size != img.layers[1].Size {
+	if st, err := r.Stat(ctx, img.Layers[1].Digest); err != nil || st.Size != img.Layers[1].Size {
 		t.Fatalf("stat: %+v %v", st, err)
 	}
 	if ok, _ := r.Exists(ctx, ocispec.Descriptor{Digest: digest.FromString("missing")}); ok {
 		t.Fatal("missing blob exists")
 	}
-	wrong := img.layers[0]
+	wrong := img.Layers[0]
 	wrong.Size++
 	if _, err := r.Fetch(ctx, wrong); !errors.Is(err, errdef.ErrSizeMismatch) {
 		t.Fatalf("fetch with the wrong size: %v", err)
@@ -137,9 +139,9 @@ func TestWriteThenRead(t *testing.T) {
 		t.Fatalf("index has %d entries", len(idx.Manifests))
 	}
 	for s, want := range map[string]digest.Digest{
-		"oci-archive:" + path:                                        img.manifest.Digest, // latest
-		"oci-archive:" + path + ":other":                             other.manifest.Digest,
-		"oci-archive:" + path + "@" + other.manifest.Digest.String(): other.manifest.Digest,
+		"oci-archive:" + path:                                        img.Manifest.Digest, // latest
+		"oci-archive:" + path + ":other":                             other.Manifest.Digest,
+		"oci-archive:" + path + "@" + other.Manifest.Digest.String(): other.Manifest.Digest,
 	} {
 		sel, err := ref.Parse(s)
 		if err != nil {
@@ -153,33 +155,33 @@ func TestWriteThenRead(t *testing.T) {
 
 func TestWriterRefusesBadBlobs(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
-	data := img.blobs[img.config.Digest]
-	bad := img.config
+	data := img.Blobs[img.Config.Digest]
+	bad := img.Config
 	bad.Digest = digest.FromString("something else")
 	if err := w.Push(ctx, bad, bytes.NewReader(data)); !errors.Is(err, errdef.ErrDigestMismatch) {
 		t.Fatalf("wrong digest: %v", err)
 	}
-	short := img.config
+	short := img.Config
 	short.Size--
 	if err := w.Push(ctx, short, bytes.NewReader(data)); !errors.Is(err, errdef.ErrSizeMismatch) {
 		t.Fatalf("wrong size: %v", err)
 	}
-	if ok, _ := w.Exists(ctx, img.config); ok {
+	if ok, _ := w.Exists(ctx, img.Config); ok {
 		t.Fatal("refused blob exists")
 	}
 	if err := w.Push(ctx, ocispec.Descriptor{Digest: "sha256:abc", Size: 1}, strings.NewReader("x")); !errors.Is(err, errdef.ErrInvalid) {
 		t.Fatalf("bad digest: %v", err)
 	}
-	img.push(t, w)
-	if err := w.Tag(ctx, img.manifest, "bad tag!"); !errors.Is(err, errdef.ErrInvalid) {
+	img.Push(t, w)
+	if err := w.Tag(ctx, img.Manifest, "bad tag!"); !errors.Is(err, errdef.ErrInvalid) {
 		t.Fatalf("bad tag: %v", err)
 	}
 	if err := w.Tag(ctx, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("x"), Size: 1}, "t"); !errors.Is(err, errdef.ErrNotFound) {
 		t.Fatalf("tag of a blob not written: %v", err)
 	}
-	w.Tag(ctx, img.manifest, "t")
+	w.Tag(ctx, img.Manifest, "t")
 	if err := w.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -194,14 +196,14 @@ func TestWriterRefusesBadBlobs(t *testing.T) {
 
 func TestWriterIncompleteImage(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
-	for _, d := range []ocispec.Descriptor{img.config, img.manifest} { // the layer is missing
-		w.Push(ctx, d, bytes.NewReader(img.blobs[d.Digest]))
+	for _, d := range []ocispec.Descriptor{img.Config, img.Manifest} { // the layer is missing
+		w.Push(ctx, d, bytes.NewReader(img.Blobs[d.Digest]))
 	}
-	w.Tag(ctx, img.manifest, "t")
+	w.Tag(ctx, img.Manifest, "t")
 	err := w.Commit(ctx)
-	if !errors.Is(err, errdef.ErrNotFound) || !strings.Contains(err.Error(), img.layers[0].Digest.String()) {
+	if !errors.Is(err, errdef.ErrNotFound) || !strings.Contains(err.Error(), img.Layers[0].Digest.String()) {
 		t.Fatalf("commit of an incomplete image: %v", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -220,7 +222,7 @@ func TestAbortKeepsExistingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	makeImage(t, map[string]string{"a": "a"}).push(t, w)
+	contenttest.MakeImage(t, map[string]string{"a": "a"}).Push(t, w)
 	if err := w.Abort(); err != nil {
 		t.Fatal(err)
 	}
@@ -297,8 +299,8 @@ func TestHostileArchives(t *testing.T) {
 func TestHostileBlobs(t *testing.T) {
 	ctx := context.Background()
 	real := []byte("real content")
-	d := describe("application/octet-stream", real)
-	lie := describe("application/octet-stream", []byte("other content"))
+	d := contenttest.Describe("application/octet-stream", real)
+	lie := contenttest.Describe("application/octet-stream", []byte("other content"))
 	path := writeTar(t,
 		member{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`},
 		member{name: "index.json", body: `{"schemaVersion":2,"manifests":[]}`},
@@ -318,19 +320,19 @@ func TestHostileBlobs(t *testing.T) {
 
 func TestCompressedArchive(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
-	img.push(t, w)
-	w.Tag(ctx, img.manifest, "t")
+	img.Push(t, w)
+	w.Tag(ctx, img.Manifest, "t")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
 	gzPath := path + ".gz"
-	os.WriteFile(gzPath, gzipped(data), 0o644)
+	os.WriteFile(gzPath, contenttest.Gzipped(data), 0o644)
 	r := open(t, gzPath)
 	only, _ := ref.Parse("oci-archive:" + gzPath)
-	if d, err := r.Select(ctx, only); err != nil || d.Digest != img.manifest.Digest {
+	if d, err := r.Select(ctx, only); err != nil || d.Digest != img.Manifest.Digest {
 		t.Fatalf("select the only image: %v %v", d.Digest, err)
 	}
 	d, err := r.Resolve(ctx, "t")
@@ -345,20 +347,20 @@ func TestCompressedArchive(t *testing.T) {
 func TestConcurrentPushes(t *testing.T) {
 	ctx := context.Background()
 	w, path := create(t)
-	var imgs []testImage
+	var imgs []contenttest.Image
 	for i := 0; i < 8; i++ {
-		imgs = append(imgs, makeImage(t, map[string]string{"f": strings.Repeat(string(rune('a'+i)), 1000*i)}))
+		imgs = append(imgs, contenttest.MakeImage(t, map[string]string{"f": strings.Repeat(string(rune('a'+i)), 1000*i)}))
 	}
 	errs := make(chan error, len(imgs))
 	for _, img := range imgs {
 		go func() {
-			for _, d := range append(append([]ocispec.Descriptor(nil), img.layers...), img.config, img.manifest) {
-				if err := w.Push(ctx, d, bytes.NewReader(img.blobs[d.Digest])); err != nil {
+			for _, d := range append(append([]ocispec.Descriptor(nil), img.Layers...), img.Config, img.Manifest) {
+				if err := w.Push(ctx, d, bytes.NewReader(img.Blobs[d.Digest])); err != nil {
 					errs <- err
 					return
 				}
 			}
-			errs <- w.Tag(ctx, img.manifest, "i"+img.manifest.Digest.Encoded()[:8])
+			errs <- w.Tag(ctx, img.Manifest, "i"+img.Manifest.Digest.Encoded()[:8])
 		}()
 	}
 	for range imgs {
@@ -375,11 +377,11 @@ func TestConcurrentPushes(t *testing.T) {
 		t.Fatalf("select among 8 images without latest: %v", err)
 	}
 	for _, img := range imgs {
-		if _, err := content.LoadImage(ctx, r, img.manifest, nil); err != nil {
+		if _, err := content.LoadImage(ctx, r, img.Manifest, nil); err != nil {
 			t.Fatal(err)
 		}
-		rc, _ := r.Fetch(ctx, img.layers[0])
-		if b, err := io.ReadAll(rc); err != nil || !bytes.Equal(b, img.blobs[img.layers[0].Digest]) {
+		rc, _ := r.Fetch(ctx, img.Layers[0])
+		if b, err := io.ReadAll(rc); err != nil || !bytes.Equal(b, img.Blobs[img.Layers[0].Digest]) {
 			t.Fatalf("layer: %v", err)
 		}
 	}
@@ -389,14 +391,14 @@ func TestConcurrentPushes(t *testing.T) {
 // whatever they resolve to; nothing may panic or read out of bounds.
 func FuzzOpen(f *testing.F) {
 	ctx := context.Background()
-	img := makeImage(f, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(f, map[string]string{"a": "a"})
 	path := filepath.Join(f.TempDir(), "seed.tar")
 	w, err := ociarchive.Create(ctx, path)
 	if err != nil {
 		f.Fatal(err)
 	}
-	img.push(f, w)
-	w.Tag(ctx, img.manifest, "t")
+	img.Push(f, w)
+	w.Tag(ctx, img.Manifest, "t")
 	if err := w.Close(); err != nil {
 		f.Fatal(err)
 	}
@@ -536,16 +538,16 @@ func TestPushWhileBusySpills(t *testing.T) {
 	slow := bytes.Repeat([]byte("s"), 1<<20)
 	gate := &gateReader{data: slow, open: make(chan struct{}), halfway: make(chan struct{})}
 	done := make(chan error)
-	go func() { done <- w.Push(ctx, describe("application/octet-stream", slow), gate) }()
+	go func() { done <- w.Push(ctx, contenttest.Describe("application/octet-stream", slow), gate) }()
 	<-gate.halfway
 	// The archive is busy: these pushes complete their reads meanwhile.
 	good := []byte("good blob")
 	errs := make(chan error, 2)
 	read := make(chan struct{})
 	go func() {
-		errs <- w.Push(ctx, describe("application/octet-stream", good), &eofReader{r: bytes.NewReader(good), eof: read})
+		errs <- w.Push(ctx, contenttest.Describe("application/octet-stream", good), &eofReader{r: bytes.NewReader(good), eof: read})
 	}()
-	bad := describe("application/octet-stream", []byte("claimed"))
+	bad := contenttest.Describe("application/octet-stream", []byte("claimed"))
 	go func() { errs <- w.Push(ctx, bad, strings.NewReader("not the claimed content at all")) }()
 	select {
 	case <-read:
@@ -580,7 +582,7 @@ func TestPushWhileBusySpills(t *testing.T) {
 	}
 	r := open(t, path)
 	for _, b := range [][]byte{slow, good} {
-		if data, err := content.ReadAll(ctx, r, describe("", b), 2<<20); err != nil || !bytes.Equal(data, b) {
+		if data, err := content.ReadAll(ctx, r, contenttest.Describe("", b), 2<<20); err != nil || !bytes.Equal(data, b) {
 			t.Fatalf("read back: %v", err)
 		}
 	}
@@ -588,15 +590,15 @@ func TestPushWhileBusySpills(t *testing.T) {
 
 func TestReaderIsReadOnly(t *testing.T) {
 	ctx := context.Background()
-	img := makeImage(t, map[string]string{"a": "a"})
+	img := contenttest.MakeImage(t, map[string]string{"a": "a"})
 	w, path := create(t)
-	img.push(t, w)
+	img.Push(t, w)
 	w.Close()
 	r := open(t, path)
-	if err := r.Push(ctx, img.config, bytes.NewReader(img.blobs[img.config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
+	if err := r.Push(ctx, img.Config, bytes.NewReader(img.Blobs[img.Config.Digest])); !errors.Is(err, errdef.ErrUnsupported) {
 		t.Fatalf("push: %v", err)
 	}
-	if err := r.Tag(ctx, img.manifest, "x"); !errors.Is(err, errdef.ErrUnsupported) {
+	if err := r.Tag(ctx, img.Manifest, "x"); !errors.Is(err, errdef.ErrUnsupported) {
 		t.Fatalf("tag: %v", err)
 	}
 }
