@@ -122,7 +122,7 @@ container and its runtime state are deleted when it exits; its files too with --
 Without --runtime (or LADING_RUNTIME), the first of crun, runc and youki on PATH that can start a container on this
 machine is used (each is tried once; the verdict is kept in the cache).`,
 		Example: `  lading run oci:./images:app
-  lading run --rm --volume ./data:/data:ro -e DEBUG=1 oci:./images:app -- /bin/sh -c 'ls /data'
+  lading run --rm -v ./data:/data:ro -e DEBUG=1 oci:./images:app -- /bin/sh -c 'ls /data'
   lading run --runtime crun --network host oci:./images:web`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -180,7 +180,10 @@ machine is used (each is tried once; the verdict is kept in the cache).`,
 	}
 	p.register(cmd)
 	fs := cmd.Flags()
-	fs.StringArrayVar(&volumes, "volume", nil, "bind-mount HOST:CONTAINER[:ro] (-v is the global --verbose)")
+	// -v is docker's volume flag here; --verbose (the global -v) keeps its
+	// long form.
+	fs.BoolVar(&opts.verbose, "verbose", false, "log each step to stderr")
+	fs.StringArrayVarP(&volumes, "volume", "v", nil, "bind-mount HOST:CONTAINER[:ro] (repeatable)")
 	fs.BoolVar(&rm, "rm", false, "remove the container's files when it exits")
 	fs.StringVar(&name, "name", "", "container name (default: lading- and random hex)")
 	fs.StringVar(&runtime, "runtime", "", "OCI runtime: runc, crun or a path (default: $"+container.RuntimeEnv+", else the first that works)")

@@ -63,7 +63,7 @@ func TestRunCommand(t *testing.T) {
 	// Volumes, and a copy instead of an overlay.
 	host := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(host, "f"), []byte("host file"), 0o644))
-	out, _, err = ladingErr(t, nil, "run", "--rm", "--rootfs", "copy", "--volume", host+":/mnt:ro", ref, "--", "cat", "/mnt/f")
+	out, _, err = ladingErr(t, nil, "run", "--rm", "--rootfs", "copy", "-v", host+":/mnt:ro", ref, "--", "cat", "/mnt/f")
 	if err != nil || out != "host file" {
 		t.Errorf("volume: %q %v", out, err)
 	}
