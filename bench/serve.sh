@@ -2,8 +2,12 @@
 # Registry serving benchmark: `lading serve`, distribution v3 and nginx
 # (sendfile on, serving the same files) under wrk (2 threads x 32
 # connections on loopback) pulling a 1 MiB blob and a ~1 KB manifest; then
-# concurrent pushes of distinct images (8 clients, curl) to lading and
-# distribution. Prints throughput, p99 latency and lading's ratios.
+# concurrent pushes of distinct images to lading and distribution, first by
+# bench/pushload (8 clients in one light Go process, the docker/crane request
+# sequence, content generated before the clock starts: the server's work is
+# what is timed), then by 8 crane processes (what users run; on 2 cores the
+# clients take much of the CPU). Prints throughput, p99 latency and lading's
+# ratios.
 # Usage: bench/serve.sh   (DURATION=10s per wrk run, PUSH_IMAGES=8 per client, PUSH_ONLY=1)
 source "$(dirname "$0")/lib.sh"
 for c in wrk nginx curl python3; do command -v $c >/dev/null || { echo "$c is required"; exit 1; }; done
@@ -157,6 +161,33 @@ echo "p99 lading/distribution: blobs $(ratio2 lading-blob dist-blob 4)x, manifes
 cleanup_servers
 fi
 
+echo "== concurrent pushes: bench/pushload, 8 clients x $((PUSH_IMAGES * 2)) images of 3 x 1 MiB layers, distinct content"
+(cd "$(repo_root)" && go build -o "$GOBIN_DIR/pushload" ./bench/pushload)
+printf 'storage:\n  sync: false\n' >"$BENCH_TMP/nosync.yaml"
+# pushload NAME PORT: runs the driver once; it times only the pushes (not the
+# content generation) and its seconds are recorded under NAME.
+pushload() {
+	settle
+	"$GOBIN_DIR/pushload" -url "http://127.0.0.1:$2" -clients 8 -images $((PUSH_IMAGES * 2)) >"$BENCH_TMP/$1.out" 2>&1 || { echo "$1 failed:"; cat "$BENCH_TMP/$1.out"; exit 1; }
+	awk '{ print $1 }' "$BENCH_TMP/$1.out" >>"$BENCH_TMP/$1.times"
+}
+WARM=""
+for i in $(seq "$RUNS"); do
+	start_lading "load$i"
+	pushload lading-load "$LPORT"
+	cleanup_servers
+	start_lading "load-nosync$i" --config "$BENCH_TMP/nosync.yaml"
+	pushload lading-nosync-load "$LPORT"
+	cleanup_servers
+	start_dist "load$i"
+	pushload dist-load "$DPORT"
+	cleanup_servers
+	rm -rf "$BENCH_TMP"/lading-root-load* "$BENCH_TMP"/dist-root-load*
+done
+imgs=$((16 * PUSH_IMAGES))
+echo "lading: $(median lading-load) s (fsync), $(median lading-nosync-load) s (storage.sync: false), distribution: $(median dist-load) s (no fsync) for $imgs images ($((imgs * 3)) MiB)"
+echo "push throughput lading/distribution (pushload): $(ratio dist-load lading-load)x with fsync, $(ratio dist-load lading-nosync-load)x without"
+
 echo "== concurrent pushes: 8 clients (crane push) x $PUSH_IMAGES images of 3 x 1 MiB layers, distinct content"
 install_crane
 for c in $(seq 8); do for i in $(seq "$PUSH_IMAGES"); do
@@ -183,7 +214,6 @@ push_all() {
 	return $rc
 }
 WARM="$BENCH_TMP/push"
-printf 'storage:\n  sync: false\n' >"$BENCH_TMP/nosync.yaml"
 for i in $(seq "$RUNS"); do
 	start_lading "push$i"
 	time_cmd lading-push push_all "127.0.0.1:$LPORT"
@@ -197,4 +227,4 @@ for i in $(seq "$RUNS"); do
 done
 imgs=$((8 * PUSH_IMAGES))
 echo "lading: $(median lading-push) s (fsync), $(median lading-nosync-push) s (storage.sync: false), distribution: $(median dist-push) s (no fsync) for $imgs images ($((imgs * 3)) MiB)"
-echo "push throughput lading/distribution: $(ratio dist-push lading-push)x with fsync, $(ratio dist-push lading-nosync-push)x without"
+echo "push throughput lading/distribution (crane): $(ratio dist-push lading-push)x with fsync, $(ratio dist-push lading-nosync-push)x without"

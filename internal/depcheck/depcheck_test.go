@@ -44,6 +44,7 @@ var layers = map[string]int{
 	"cmd/lading":            8,
 	"internal/testutil":     8,
 	"internal/registrytest": 8,
+	"bench/pushload":        8,
 	"internal/depcheck":     9,
 }
 
