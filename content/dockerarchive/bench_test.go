@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/lading-oci/lading/layer"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -147,7 +147,7 @@ func TestCompareSkopeo(t *testing.T) {
 	if os.Getenv("LADING_COMPARE") == "" {
 		t.Skip("set LADING_COMPARE=1 to time lading against skopeo")
 	}
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	dir, md := gzipLayout(t, 3, 64<<20)
 	tmp := t.TempDir()
 	var ours, theirs []time.Duration
@@ -156,7 +156,7 @@ func TestCompareSkopeo(t *testing.T) {
 		copyToArchive(t, dir, md, filepath.Join(tmp, "ours.tar"))
 		ours = append(ours, time.Since(start))
 		start = time.Now()
-		run(t, skopeo, "copy", "-q", "oci:"+dir+":t", "docker-archive:"+filepath.Join(tmp, "theirs.tar")+":example.com/bench:t")
+		testutil.Run(t, skopeo, "copy", "-q", "oci:"+dir+":t", "docker-archive:"+filepath.Join(tmp, "theirs.tar")+":example.com/bench:t")
 		theirs = append(theirs, time.Since(start))
 		os.Remove(filepath.Join(tmp, "theirs.tar"))
 	}

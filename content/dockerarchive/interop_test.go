@@ -12,12 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/image"
+	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -39,11 +39,11 @@ func layoutWith(t *testing.T, img contenttest.Image, tag string) string {
 }
 
 func TestSkopeoWritesLadingReads(t *testing.T) {
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	ctx := context.Background()
 	one := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 10000)})
 	file := filepath.Join(t.TempDir(), "a.tar")
-	run(t, skopeo, "copy", "oci:"+layoutWith(t, one, "src")+":src", "docker-archive:"+file+":example.com/one:v1")
+	testutil.Run(t, skopeo, "copy", "oci:"+layoutWith(t, one, "src")+":src", "docker-archive:"+file+":example.com/one:v1")
 	r := open(t, file)
 	d, err := r.Select(ctx, mustRef(t, "docker-archive:"+file+":example.com/one:v1"))
 	if err != nil {
@@ -60,7 +60,7 @@ func TestSkopeoWritesLadingReads(t *testing.T) {
 }
 
 func TestLadingWritesSkopeoReads(t *testing.T) {
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	ctx := context.Background()
 	shared := map[string]string{"etc/os-release": "ID=lading\n"}
 	one := contenttest.MakeImage(t, shared, map[string]string{"one": "1"})
@@ -89,14 +89,14 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 			Layers []string
 			Os     string
 		}
-		if err := json.Unmarshal(run(t, skopeo, "inspect", c.src), &info); err != nil {
+		if err := json.Unmarshal(testutil.Run(t, skopeo, "inspect", c.src), &info); err != nil {
 			t.Fatal(err)
 		}
 		if len(info.Layers) != 2 || info.Layers[1] != digest.FromBytes(c.img.Raw[1]).String() || info.Os != "linux" {
 			t.Fatalf("skopeo inspect %s: %+v", c.src, info)
 		}
 		dir := filepath.Join(t.TempDir(), "copy")
-		run(t, skopeo, "copy", c.src, "oci:"+dir+":x")
+		testutil.Run(t, skopeo, "copy", c.src, "oci:"+dir+":x")
 		s, err := ocilayout.Open(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
@@ -116,14 +116,14 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 }
 
 func TestBuildahWritesLadingReads(t *testing.T) {
-	buildah := tool(t, "buildah")
+	buildah := testutil.Tool(t, "buildah")
 	if os.Geteuid() != 0 {
 		t.Skip("buildah needs root here; skipping")
 	}
 	ctx := context.Background()
 	root := t.TempDir()
 	bh := func(args ...string) []byte {
-		return run(t, buildah, append([]string{"--root", filepath.Join(root, "root"), "--runroot", filepath.Join(root, "run"), "--storage-driver", "vfs"}, args...)...)
+		return testutil.Run(t, buildah, append([]string{"--root", filepath.Join(root, "root"), "--runroot", filepath.Join(root, "run"), "--storage-driver", "vfs"}, args...)...)
 	}
 	ctxDir := filepath.Join(root, "ctx")
 	os.MkdirAll(ctxDir, 0o755)

@@ -1,6 +1,7 @@
 package ociarchive_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -65,7 +66,7 @@ func bigLayout(tb testing.TB, n int, size int64) (string, ocispec.Descriptor) {
 
 func contentPush(tb testing.TB, s content.Pusher, d ocispec.Descriptor, data []byte) {
 	tb.Helper()
-	if err := s.Push(context.Background(), d, bytesReader(data)); err != nil {
+	if err := s.Push(context.Background(), d, bytes.NewReader(data)); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -140,7 +141,7 @@ func TestCompareSkopeo(t *testing.T) {
 	if os.Getenv("LADING_COMPARE") == "" {
 		t.Skip("set LADING_COMPARE=1 to time lading against skopeo")
 	}
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	dir, md := bigLayout(t, 3, 64<<20)
 	tmp := t.TempDir()
 	var ours, theirs, oursRead, theirsRead []time.Duration
@@ -151,7 +152,7 @@ func TestCompareSkopeo(t *testing.T) {
 		ours = append(ours, time.Since(start))
 
 		start = time.Now()
-		run(t, skopeo, "copy", "-q", "oci:"+dir+":t", "oci-archive:"+filepath.Join(tmp, "theirs.tar")+":t")
+		testutil.Run(t, skopeo, "copy", "-q", "oci:"+dir+":t", "oci-archive:"+filepath.Join(tmp, "theirs.tar")+":t")
 		theirs = append(theirs, time.Since(start))
 
 		start = time.Now()
@@ -159,7 +160,7 @@ func TestCompareSkopeo(t *testing.T) {
 		oursRead = append(oursRead, time.Since(start))
 
 		start = time.Now()
-		run(t, skopeo, "copy", "-q", "oci-archive:"+out+":t", "oci:"+filepath.Join(tmp, "back-theirs")+":t")
+		testutil.Run(t, skopeo, "copy", "-q", "oci-archive:"+out+":t", "oci:"+filepath.Join(tmp, "back-theirs")+":t")
 		theirsRead = append(theirsRead, time.Since(start))
 		for _, p := range []string{"theirs.tar", "back-ours", "back-theirs"} {
 			os.RemoveAll(filepath.Join(tmp, p))

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/lading-oci/lading/layer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -89,11 +89,11 @@ func checkImage(t *testing.T, r content.Fetcher, res content.Resolver, tag strin
 }
 
 func TestSkopeoWritesLadingReads(t *testing.T) {
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/tool": "#!/bin/sh\n"})
 	dir := layoutWith(t, img, "src")
 	file := filepath.Join(t.TempDir(), "a.tar")
-	run(t, skopeo, "copy", "oci:"+dir+":src", "oci-archive:"+file+":v1")
+	testutil.Run(t, skopeo, "copy", "oci:"+dir+":src", "oci-archive:"+file+":v1")
 	r := open(t, file)
 	d, files := checkImage(t, r, r, "v1")
 	if d.Digest != img.Manifest.Digest {
@@ -105,7 +105,7 @@ func TestSkopeoWritesLadingReads(t *testing.T) {
 }
 
 func TestLadingWritesSkopeoReads(t *testing.T) {
-	skopeo := tool(t, "skopeo")
+	skopeo := testutil.Tool(t, "skopeo")
 	ctx := context.Background()
 	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"})
 	w, file := create(t)
@@ -116,17 +116,17 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, skopeo, "inspect", "--raw", "oci-archive:"+file+":v1")
+	out := testutil.Run(t, skopeo, "inspect", "--raw", "oci-archive:"+file+":v1")
 	if got := contenttest.Describe("", out).Digest; got != img.Manifest.Digest {
 		t.Fatalf("skopeo inspect --raw gives manifest %s, want %s", got, img.Manifest.Digest)
 	}
 	var info struct{ Layers []string }
-	json.Unmarshal(run(t, skopeo, "inspect", "oci-archive:"+file+":v1"), &info)
+	json.Unmarshal(testutil.Run(t, skopeo, "inspect", "oci-archive:"+file+":v1"), &info)
 	if len(info.Layers) != 1 || info.Layers[0] != img.Layers[0].Digest.String() {
 		t.Fatalf("skopeo inspect: %+v", info)
 	}
 	dir := filepath.Join(t.TempDir(), "copy")
-	run(t, skopeo, "copy", "oci-archive:"+file+":v1", "oci:"+dir+":x")
+	testutil.Run(t, skopeo, "copy", "oci-archive:"+file+":v1", "oci:"+dir+":x")
 	s, err := ocilayout.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
@@ -141,13 +141,13 @@ func TestLadingWritesSkopeoReads(t *testing.T) {
 // buildah on that storage.
 func buildahImage(t *testing.T, name string) func(args ...string) []byte {
 	t.Helper()
-	buildah := tool(t, "buildah")
+	buildah := testutil.Tool(t, "buildah")
 	if os.Geteuid() != 0 {
 		t.Skip("buildah needs root here; skipping")
 	}
 	root := t.TempDir()
 	bh := func(args ...string) []byte {
-		return run(t, buildah, append([]string{"--root", filepath.Join(root, "root"), "--runroot", filepath.Join(root, "run"), "--storage-driver", "vfs"}, args...)...)
+		return testutil.Run(t, buildah, append([]string{"--root", filepath.Join(root, "root"), "--runroot", filepath.Join(root, "run"), "--storage-driver", "vfs"}, args...)...)
 	}
 	ctxDir := filepath.Join(root, "ctx")
 	os.MkdirAll(ctxDir, 0o755)

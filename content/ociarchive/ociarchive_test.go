@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/ref"

@@ -4,35 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/lading-oci/lading/content/ocilayout"
+	"github.com/lading-oci/lading/internal/testutil"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// tool returns the path of an external program, skipping the test if it is
-// not installed.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed (on PATH); skipping the interoperability test", name)
-	}
-	return p
-}
-
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return out
-}
 
 // checkForeign opens a layout written by another tool, resolves tag and
 // verifies the whole layout.
@@ -63,19 +41,19 @@ func checkForeign(t *testing.T, dir, tagName string) ocispec.Descriptor {
 }
 
 func TestInteropUmociAndSkopeoLayouts(t *testing.T) {
-	umoci := tool(t, "umoci")
-	skopeo := tool(t, "skopeo")
+	umoci := testutil.Tool(t, "umoci")
+	skopeo := testutil.Tool(t, "skopeo")
 	a := filepath.Join(t.TempDir(), "a")
 	b := filepath.Join(t.TempDir(), "b")
-	run(t, umoci, "init", "--layout", a)
-	run(t, umoci, "new", "--image", a+":tag")
+	testutil.Run(t, umoci, "init", "--layout", a)
+	testutil.Run(t, umoci, "new", "--image", a+":tag")
 	// One layer, so the manifest has the layer the specification says it
 	// SHOULD have (umoci new alone makes none).
 	file := filepath.Join(t.TempDir(), "hello")
 	os.WriteFile(file, []byte("hello\n"), 0o644)
-	run(t, umoci, "insert", "--rootless", "--image", a+":tag", file, "/etc/hello")
+	testutil.Run(t, umoci, "insert", "--rootless", "--image", a+":tag", file, "/etc/hello")
 	da := checkForeign(t, a, "tag")
-	run(t, skopeo, "copy", "oci:"+a+":tag", "oci:"+b+":tag")
+	testutil.Run(t, skopeo, "copy", "oci:"+a+":tag", "oci:"+b+":tag")
 	db := checkForeign(t, b, "tag")
 	if da.Digest != db.Digest {
 		t.Logf("skopeo rewrote the manifest: %s -> %s", da.Digest, db.Digest)
@@ -87,17 +65,17 @@ func TestInteropUmociAndSkopeoLayouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkForeign(t, b, "again")
-	run(t, skopeo, "inspect", "oci:"+b+":again")
+	testutil.Run(t, skopeo, "inspect", "oci:"+b+":again")
 }
 
 func TestInteropOurLayoutReadByOthers(t *testing.T) {
-	umoci := tool(t, "umoci")
-	skopeo := tool(t, "skopeo")
+	umoci := testutil.Tool(t, "umoci")
+	skopeo := testutil.Tool(t, "skopeo")
 	s := newLayout(t)
 	img := pushImage(t, s, nil) // one empty gzip tar layer
 	tag(t, s, img.manifest, "tag")
 
-	out := run(t, skopeo, "inspect", "oci:"+s.Dir()+":tag")
+	out := testutil.Run(t, skopeo, "inspect", "oci:"+s.Dir()+":tag")
 	var info struct {
 		Digest string
 		Layers []string
@@ -110,7 +88,7 @@ func TestInteropOurLayoutReadByOthers(t *testing.T) {
 		t.Fatalf("skopeo inspect = %+v, want digest %s with 1 layer", info, img.manifest.Digest)
 	}
 	bundle := filepath.Join(t.TempDir(), "bundle")
-	run(t, umoci, "unpack", "--rootless", "--image", s.Dir()+":tag", bundle)
+	testutil.Run(t, umoci, "unpack", "--rootless", "--image", s.Dir()+":tag", bundle)
 	if _, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil {
 		t.Fatalf("umoci unpack made no runtime config: %v", err)
 	}
@@ -119,6 +97,6 @@ func TestInteropOurLayoutReadByOthers(t *testing.T) {
 	}
 	// A copy by skopeo of our layout opens and verifies too.
 	c := filepath.Join(t.TempDir(), "c")
-	run(t, skopeo, "copy", "oci:"+s.Dir()+":tag", "oci:"+c+":tag")
+	testutil.Run(t, skopeo, "copy", "oci:"+s.Dir()+":tag", "oci:"+c+":tag")
 	checkForeign(t, c, "tag")
 }

@@ -106,3 +106,27 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Tool returns the path of an external program, skipping the test when it
+// is not installed (on PATH).
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed (on PATH); skipping the interoperability test", name)
+	}
+	return p
+}
+
+// Run runs an external program with a fresh HOME and returns its combined
+// output, failing the test when it fails.
+func Run(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}

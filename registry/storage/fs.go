@@ -431,7 +431,13 @@ func (s *FS) writeTemp(data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(data)
+	return s.fillTemp(f, data)
+}
+
+// fillTemp writes data to the new temporary file f, syncs and closes it and
+// returns its path; on failure the file is removed.
+func (s *FS) fillTemp(f *os.File, data []byte) (string, error) {
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -519,21 +525,7 @@ func (s *FS) writeTempIn(dir, name string, data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = s.sync(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return s.fillTemp(f, data)
 }
 
 // renameSynced renames tmp to dir/name and syncs dir.
