@@ -11,9 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"

@@ -5,9 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/lading-oci/lading/content/contenttest"
-
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ociarchive"
 	"github.com/lading-oci/lading/transfer"
