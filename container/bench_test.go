@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lading-oci/lading/layer/unpack"
 )
 
 // BenchmarkNewRootfs makes a writable tree over a cached one of 2000 small
@@ -41,7 +43,7 @@ func BenchmarkNewRootfs(b *testing.B) {
 				if err := r.Release(); err != nil {
 					b.Fatal(err)
 				}
-				removeAll(dir)
+				unpack.RemoveAll(dir)
 			}
 		})
 	}

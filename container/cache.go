@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/lading-oci/lading/mutate"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
@@ -99,38 +99,22 @@ func (c *Cache) Rootfs(ctx context.Context, f content.Fetcher, img *content.Load
 	}
 	c.logger().Debug("unpacking into the rootfs cache", "image", img.Desc.Digest, "chain", key)
 	if err := mutate.Unpack(ctx, f, img, tmp, mutate.UnpackOptions{Rootless: os.Geteuid() != 0, Logger: c.Logger}); err != nil {
-		removeAll(tmp)
+		unpack.RemoveAll(tmp)
 		return "", fmt.Errorf("unpack %s: %w", img.Desc.Digest, err)
 	}
 	// The tree's top is the container's "/".
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		removeAll(tmp)
+		unpack.RemoveAll(tmp)
 		return "", err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		removeAll(tmp)
+		unpack.RemoveAll(tmp)
 		if fi, serr := os.Stat(dst); serr == nil && fi.IsDir() {
 			return dst, nil // another process finished first
 		}
 		return "", fmt.Errorf("cache: %w", err)
 	}
 	return dst, nil
-}
-
-// removeAll removes a tree that may hold directories without write
-// permission for the owner (a rootless unpack of an image's read-only
-// directories).
-func removeAll(p string) {
-	if err := os.RemoveAll(p); err == nil {
-		return
-	}
-	_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(q, 0o700)
-		}
-		return nil
-	})
-	_ = os.RemoveAll(p)
 }
 
 func randomHex(n int) string {

@@ -27,6 +27,7 @@ import (
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/internal/inroot"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/lading-oci/lading/mutate"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -134,7 +135,7 @@ func Run(ctx context.Context, f content.Fetcher, img *content.LoadedImage, opts 
 		err = rerr
 	}
 	if opts.Remove {
-		removeAll(c.dir)
+		unpack.RemoveAll(c.dir)
 	}
 	return code, err
 }
@@ -172,7 +173,7 @@ func prepare(ctx context.Context, f content.Fetcher, img *content.LoadedImage, o
 			if rootfs != nil {
 				_ = rootfs.Release()
 			}
-			removeAll(dir)
+			unpack.RemoveAll(dir)
 		}
 	}()
 	rootfs, err = NewRootfs(ctx, lower, dir, opts.RootfsMode)
@@ -266,7 +267,7 @@ func WriteBundle(ctx context.Context, f content.Fetcher, img *content.LoadedImag
 	rootfs := filepath.Join(dir, "rootfs")
 	opts.Rootless = opts.Rootless || os.Geteuid() != 0
 	if err := mutate.Unpack(ctx, f, img, rootfs, mutate.UnpackOptions{Rootless: opts.Rootless}); err != nil {
-		removeAll(rootfs)
+		unpack.RemoveAll(rootfs)
 		return fmt.Errorf("unpack %s: %w", img.Desc.Digest, err)
 	}
 	// The tree's top is the container's "/".
@@ -289,8 +290,8 @@ func WriteBundle(ctx context.Context, f content.Fetcher, img *content.LoadedImag
 		}
 	}
 	if err != nil {
-		removeAll(rootfs)
-		removeAll(filepath.Join(dir, "volumes"))
+		unpack.RemoveAll(rootfs)
+		unpack.RemoveAll(filepath.Join(dir, "volumes"))
 		return err
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/internal/testutil"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/lading-oci/lading/mutate"
 )
 
@@ -151,7 +152,7 @@ func TestRunLeavesCacheUntouched(t *testing.T) {
 			if _, _, _, err := runIt(t, rt, st, img, c, Options{Name: "keep-" + mode.String()}); !errors.Is(err, errdef.ErrAlreadyExists) {
 				t.Errorf("reused name: %v", err)
 			}
-			removeAll(dir)
+			unpack.RemoveAll(dir)
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lading-oci/lading/layer/unpack"
 )
 
 // RootfsMode says how a container gets a writable root filesystem from a
@@ -86,7 +88,7 @@ func NewRootfs(ctx context.Context, lower, dir string, mode RootfsMode) (*Rootfs
 	}
 	r.Mode = RootfsCopy
 	if err := copyTree(ctx, lower, r.Path); err != nil {
-		removeAll(r.Path)
+		unpack.RemoveAll(r.Path)
 		return nil, fmt.Errorf("copy %s: %w", lower, err)
 	}
 	return r, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/internal/testutil"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/lading-oci/lading/mutate"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -86,7 +87,7 @@ func TestRunRootless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeAll(dir) })
+	t.Cleanup(func() { unpack.RemoveAll(dir) })
 	testutil.BusyboxImage(t, filepath.Join(dir, "layout"), "bb", mutate.ConfigChanges{})
 	self, err := os.Executable()
 	if err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/lading-oci/lading/image"
 	"github.com/lading-oci/lading/internal/inroot"
 	"github.com/lading-oci/lading/layer"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/lading-oci/lading/mutate"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -224,7 +225,7 @@ func (b *builder) cleanup() {
 		}
 	}
 	if b.workDir != "" {
-		removeTree(b.workDir)
+		unpack.RemoveAll(b.workDir)
 	}
 }
 
@@ -781,7 +782,7 @@ func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, 
 	}
 	// Advance the description by the new layer, read back verified.
 	st.layersChain = ""
-	if err := applyLayer(ctx, b.opts.Store, st.layers, res.Descriptor); err != nil {
+	if err := mutate.ApplyLayer(ctx, b.opts.Store, st.layers, res.Descriptor); err != nil {
 		st.layers = nil
 		b.log.Debug("layer description dropped", "err", err)
 	} else {
@@ -793,25 +794,3 @@ func (b *builder) commit(ctx context.Context, st *stage, dir, createdBy string, 
 // emptyTarSize is the size of a tar stream with no entries: its two zero
 // blocks.
 const emptyTarSize = 1024
-
-// applyLayer applies the layer blob desc to t.
-func applyLayer(ctx context.Context, f content.Fetcher, t *layer.Tree, desc ocispec.Descriptor) error {
-	rc, err := f.Fetch(ctx, desc)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	vr := content.NewVerifyReader(rc, desc)
-	dr, _, err := layer.Decompress(vr)
-	if err != nil {
-		return err
-	}
-	err = t.Apply(ctx, dr)
-	if cerr := dr.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return vr.Verify()
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/lading-oci/lading/container"
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/image"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -100,7 +101,7 @@ type workTree struct {
 
 func (t *workTree) release() {
 	_ = t.rootfs.Release()
-	removeTree(t.dir)
+	unpack.RemoveAll(t.dir)
 }
 
 // tree returns the stage's working tree, made anew from the cache when it
@@ -124,27 +125,12 @@ func (b *builder) tree(ctx context.Context, st *stage) (*workTree, error) {
 	}
 	r, err := container.NewRootfs(ctx, lower, dir, b.opts.RootfsMode)
 	if err != nil {
-		removeTree(dir)
+		unpack.RemoveAll(dir)
 		return nil, err
 	}
 	b.log.Debug("working tree", "stage", st.index, "mode", r.Mode.String(), "chain", want)
 	st.tree = &workTree{rootfs: r, dir: dir, chain: want}
 	return st.tree, nil
-}
-
-// removeTree removes a tree, making read-only directories writable first
-// if it must.
-func removeTree(p string) {
-	if err := os.RemoveAll(p); err == nil {
-		return
-	}
-	_ = filepath.Walk(p, func(q string, fi os.FileInfo, err error) error {
-		if err == nil && fi.IsDir() {
-			_ = os.Chmod(q, 0o700)
-		}
-		return nil
-	})
-	_ = os.RemoveAll(p)
 }
 
 // argInputs are the ARG values in scope, in declaration order: what a RUN

@@ -16,6 +16,7 @@ import (
 	"github.com/lading-oci/lading/container"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/internal/inroot"
+	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -102,7 +103,7 @@ func (b *builder) run(ctx context.Context, st *stage, tree string, c *instructio
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
-	defer removeTree(dir)
+	defer unpack.RemoveAll(dir)
 	if err := bundle.WriteConfig(ctx, dir, spec); err != nil {
 		return err
 	}

@@ -348,28 +348,7 @@ func Mutate(ctx context.Context, s content.IngestStorage, base *content.LoadedIm
 func Tree(ctx context.Context, f content.Fetcher, img *content.LoadedImage) (*layer.Tree, error) {
 	t := layer.NewTree()
 	for i, l := range img.Manifest.Layers {
-		if err := func() error {
-			rc, err := f.Fetch(ctx, l)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			vr := content.NewVerifyReader(rc, l)
-			dr, _, err := layer.Decompress(vr)
-			if err != nil {
-				return err
-			}
-			err = t.Apply(ctx, dr)
-			// Closing stops the decompressor's read-ahead before the rest
-			// of the blob is read here.
-			if cerr := dr.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			return vr.Verify()
-		}(); err != nil {
+		if err := ApplyLayer(ctx, f, t, l); err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
 	}
@@ -700,4 +679,29 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// ApplyLayer applies the layer blob desc, fetched from f and verified
+// against desc as it streams, to t.
+func ApplyLayer(ctx context.Context, f content.Fetcher, t *layer.Tree, desc ocispec.Descriptor) error {
+	rc, err := f.Fetch(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, desc)
+	dr, _, err := layer.Decompress(vr)
+	if err != nil {
+		return err
+	}
+	err = t.Apply(ctx, dr)
+	// Closing stops the decompressor's read-ahead before the rest of the
+	// blob is read here.
+	if cerr := dr.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return vr.Verify()
 }
