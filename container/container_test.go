@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,7 +99,8 @@ func TestRunKilledAfterStopTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	code, err := Run(ctx, st, img, Options{Runtime: rt, Cache: c, Remove: true,
+	const name = "lading-test-stop-timeout"
+	code, err := Run(ctx, st, img, Options{Runtime: rt, Cache: c, Remove: true, Name: name,
 		Options:     bundle.Options{Args: []string{"sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"}},
 		ExecOptions: ExecOptions{StopTimeout: 300 * time.Millisecond}})
 	if code != 137 || !errors.Is(err, context.DeadlineExceeded) {
@@ -107,8 +109,9 @@ func TestRunKilledAfterStopTimeout(t *testing.T) {
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("took %v", d)
 	}
-	if out, _ := exec.Command(rt.Path, "list", "-q").Output(); strings.Contains(string(out), "lading-") {
-		t.Errorf("containers left: %s", out)
+	// Only this test's container: other tests share the runtime's state.
+	if out, _ := exec.Command(rt.Path, "list", "-q").Output(); slices.Contains(strings.Fields(string(out)), name) {
+		t.Errorf("container left: %s", name)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,22 +49,25 @@ func runExit(err error) int {
 func TestRunCommand(t *testing.T) {
 	layout := runSetup(t)
 	ref := "oci:" + layout + ":bb"
-	if out := lading(t, "run", "--rm", ref); out != "hello from busybox\n" {
+	// The runs are named so that the check at the end looks only at this
+	// test's containers (other tests use the same runtime state).
+	names := []string{"lading-cli-run-1", "lading-cli-run-2", "lading-cli-run-3", "lading-cli-run-4"}
+	if out := lading(t, "run", "--rm", "--name", names[0], ref); out != "hello from busybox\n" {
 		t.Errorf("run: %q", out)
 	}
-	out, errOut, err := ladingErr(t, nil, "run", "--rm", "-e", "X=1", "-w", "/tmp", "-u", "user", ref, "--", "sh", "-c", "echo $X; pwd; id -un; echo oops >&2; exit 5")
+	out, errOut, err := ladingErr(t, nil, "run", "--rm", "--name", names[1], "-e", "X=1", "-w", "/tmp", "-u", "user", ref, "--", "sh", "-c", "echo $X; pwd; id -un; echo oops >&2; exit 5")
 	if runExit(err) != 5 || out != "1\n/tmp\nuser\n" || errOut != "oops\n" {
 		t.Errorf("code %d (%v), out %q, stderr %q", runExit(err), err, out, errOut)
 	}
 	// stdin passes through.
-	out, _, err = ladingErr(t, strings.NewReader("a\nb\nc\n"), "run", "--rm", ref, "--", "wc", "-l")
+	out, _, err = ladingErr(t, strings.NewReader("a\nb\nc\n"), "run", "--rm", "--name", names[2], ref, "--", "wc", "-l")
 	if err != nil || strings.TrimSpace(out) != "3" {
 		t.Errorf("stdin: %q %v", out, err)
 	}
 	// Volumes, and a copy instead of an overlay.
 	host := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(host, "f"), []byte("host file"), 0o644))
-	out, _, err = ladingErr(t, nil, "run", "--rm", "--rootfs", "copy", "-v", host+":/mnt:ro", ref, "--", "cat", "/mnt/f")
+	out, _, err = ladingErr(t, nil, "run", "--rm", "--name", names[3], "--rootfs", "copy", "-v", host+":/mnt:ro", ref, "--", "cat", "/mnt/f")
 	if err != nil || out != "host file" {
 		t.Errorf("volume: %q %v", out, err)
 	}
@@ -93,8 +97,11 @@ func TestRunCommand(t *testing.T) {
 			t.Errorf("%v: %v, stderr %q", c.args, err, errOut)
 		}
 	}
-	if out, _ := exec.Command("runc", "list", "-q").Output(); len(bytes.TrimSpace(out)) != 0 {
-		t.Errorf("containers left: %s", out)
+	outb, _ := exec.Command("runc", "list", "-q").Output()
+	for _, n := range strings.Fields(string(outb)) {
+		if slices.Contains(names, n) {
+			t.Errorf("container left: %s", n)
+		}
 	}
 }
 
