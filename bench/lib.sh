@@ -70,3 +70,23 @@ peak_rss_mb() {
 		echo "n/a"
 	fi
 }
+
+# bench_image DIR: builds the 3-layer benchmark image DIR:bench with umoci
+# (not timed): the Go toolchain; /etc and the programs of /usr/bin; a layer
+# deleting two directories and overwriting a file.
+bench_image() {
+	local img=$1
+	echo "== building the image with umoci (not timed)"
+	umoci init --layout "$img" >/dev/null
+	umoci new --image "$img:bench" >/dev/null
+	_stack() { # _stack N CMD: unpack, change the rootfs with CMD, repack
+		local w="$BENCH_TMP/work$1"; shift
+		umoci unpack --rootless --image "$img:bench" "$w" >/dev/null
+		(cd "$w/rootfs" && eval "$*")
+		umoci repack --image "$img:bench" "$w" >/dev/null
+		rm -rf "$w"
+	}
+	_stack 1 "mkdir -p usr/local && cp -a /usr/local/go usr/local/go"
+	_stack 2 "cp -a /etc etc && mkdir -p usr && cp -a /usr/bin usr/bin"
+	_stack 3 "rm -rf usr/local/go/api usr/local/go/doc && echo changed > etc/hostname"
+}

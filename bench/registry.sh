@@ -28,19 +28,7 @@ echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
 
 
 img="$BENCH_TMP/layout"
-echo "== building the image with umoci (not timed)"
-umoci init --layout "$img" >/dev/null
-umoci new --image "$img:bench" >/dev/null
-stack() { # stack N CMD: unpack, change the rootfs with CMD, repack
-	local w="$BENCH_TMP/work$1"; shift
-	umoci unpack --rootless --image "$img:bench" "$w" >/dev/null
-	(cd "$w/rootfs" && eval "$*")
-	umoci repack --image "$img:bench" "$w" >/dev/null
-	rm -rf "$w"
-}
-stack 1 "mkdir -p usr/local && cp -a /usr/local/go usr/local/go"
-stack 2 "cp -a /etc etc && mkdir -p usr && cp -a /usr/bin usr/bin"
-stack 3 "rm -rf usr/local/go/api usr/local/go/doc && echo changed > etc/hostname"
+bench_image "$img"
 umoci gc --layout "$img"
 du -sh "$img/blobs"
 
