@@ -103,3 +103,29 @@ func (img Image) Push(t testing.TB, s content.Pusher) {
 		}
 	}
 }
+
+// PushManifest writes to s a linux/amd64 config with diffIDs and a manifest
+// of the layers (already in s), tags the manifest and returns it.
+func PushManifest(t testing.TB, s interface {
+	content.Pusher
+	content.Tagger
+}, layers []ocispec.Descriptor, diffIDs []digest.Digest, tag string) ocispec.Descriptor {
+	t.Helper()
+	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers", DiffIDs: diffIDs}}
+	cfgData, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := Describe(ocispec.MediaTypeImageConfig, cfgData)
+	Push(t, s, cd, cfgData)
+	m, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := Describe(ocispec.MediaTypeImageManifest, m)
+	Push(t, s, md, m)
+	if err := s.Tag(context.Background(), md, tag); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}

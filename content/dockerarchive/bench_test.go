@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"math/rand"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/lading-oci/lading/layer"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -36,8 +34,8 @@ func gzipLayout(tb testing.TB, n int, size int) (string, ocispec.Descriptor) {
 	defer s.Close()
 	ctx := context.Background()
 	rng := rand.New(rand.NewSource(1))
-	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers"}}
 	var layers []ocispec.Descriptor
+	var diffIDs []digest.Digest
 	for i := 0; i < n; i++ {
 		var raw bytes.Buffer
 		tw := tar.NewWriter(&raw)
@@ -59,18 +57,9 @@ func gzipLayout(tb testing.TB, n int, size int) (string, ocispec.Descriptor) {
 			tb.Fatal(err)
 		}
 		layers = append(layers, d)
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.FromBytes(raw.Bytes()))
+		diffIDs = append(diffIDs, digest.FromBytes(raw.Bytes()))
 	}
-	cfgData, _ := json.Marshal(cfg)
-	cd := contenttest.Describe(ocispec.MediaTypeImageConfig, cfgData)
-	s.Push(ctx, cd, bytes.NewReader(cfgData))
-	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
-	md := contenttest.Describe(ocispec.MediaTypeImageManifest, m)
-	s.Push(ctx, md, bytes.NewReader(m))
-	if err := s.Tag(ctx, md, "t"); err != nil {
-		tb.Fatal(err)
-	}
-	return dir, md
+	return dir, contenttest.PushManifest(tb, s, layers, diffIDs, "t")
 }
 
 // copyToArchive copies image md of layout dir into a new docker-archive.

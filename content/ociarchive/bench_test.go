@@ -1,10 +1,8 @@
 package ociarchive_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/internal/testutil"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -33,8 +30,8 @@ func bigLayout(tb testing.TB, n int, size int64) (string, ocispec.Descriptor) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}, RootFS: ocispec.RootFS{Type: "layers"}}
 	var layers []ocispec.Descriptor
+	var diffIDs []digest.Digest
 	for i := 0; i < n; i++ {
 		w, err := s.Ingest(ctx, "")
 		if err != nil {
@@ -50,25 +47,9 @@ func bigLayout(tb testing.TB, n int, size int64) (string, ocispec.Descriptor) {
 		}
 		d.MediaType = ocispec.MediaTypeImageLayerGzip
 		layers = append(layers, d)
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, d.Digest)
+		diffIDs = append(diffIDs, d.Digest)
 	}
-	cfgData, _ := json.Marshal(cfg)
-	cd := contenttest.Describe(ocispec.MediaTypeImageConfig, cfgData)
-	contentPush(tb, s, cd, cfgData)
-	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: layers})
-	md := contenttest.Describe(ocispec.MediaTypeImageManifest, m)
-	contentPush(tb, s, md, m)
-	if err := s.Tag(ctx, md, "t"); err != nil {
-		tb.Fatal(err)
-	}
-	return dir, md
-}
-
-func contentPush(tb testing.TB, s content.Pusher, d ocispec.Descriptor, data []byte) {
-	tb.Helper()
-	if err := s.Push(context.Background(), d, bytes.NewReader(data)); err != nil {
-		tb.Fatal(err)
-	}
+	return dir, contenttest.PushManifest(tb, s, layers, diffIDs, "t")
 }
 
 // copyToArchive copies the image md of layout dir into a new archive.
