@@ -99,8 +99,14 @@ func Copy(ctx context.Context, src, dst *Target, opts CopyOptions) (CopyResult, 
 	if opts.Format != 0 && opts.Referrers {
 		return fail(fmt.Errorf("%w: referrers cannot follow a format conversion, which changes the digests they name", errdef.ErrUnsupported))
 	}
+	tagged := false
 	if !SameStore(src, dst) || filtered != nil || opts.Format != 0 {
 		c := newCopier(src.Store, dst.Store, opts)
+		if opts.Format == 0 {
+			// The root is known before the copy: a registry stores it
+			// under the tag in one request.
+			c.root, c.rootTag = res.Copied.Digest, dst.Tag()
+		}
 		switch {
 		case opts.Format != 0:
 			var conv ocispec.Descriptor
@@ -120,8 +126,9 @@ func Copy(ctx context.Context, src, dst *Target, opts CopyOptions) (CopyResult, 
 		if err != nil {
 			return fail(err)
 		}
+		tagged = c.rootTagged
 	}
-	if tag := dst.Tag(); tag != "" {
+	if tag := dst.Tag(); tag != "" && !tagged {
 		if err := dst.Store.Tag(ctx, res.Copied, tag); err != nil {
 			return fail(err)
 		}
@@ -269,6 +276,17 @@ type copier struct {
 	// docs are the manifests and indexes copied (or found present), whose
 	// referrers Referrers copies.
 	docs []ocispec.Descriptor
+	// root is the document the copy is for and rootTag the tag it gets;
+	// rootTagged says the root went to a manifestPusher under the tag.
+	root       digest.Digest
+	rootTag    string
+	rootTagged bool
+}
+
+// manifestPusher is a store that can store a manifest and point tags at it
+// at once (a registry, where one PUT by tag does both).
+type manifestPusher interface {
+	PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, tags ...string) error
 }
 
 // call is one descriptor's copy, shared by every parent that lists it.
@@ -339,7 +357,16 @@ func (c *copier) pushDocument(ctx context.Context, d ocispec.Descriptor, data []
 	}
 	name := label(d)
 	c.opts.Progress.Start(d.Digest.String(), name, d.Size)
-	err := c.dst.Push(ctx, d, bytes.NewReader(data))
+	var err error
+	if mp, ok := c.dst.(manifestPusher); ok && d.Digest == c.root && c.rootTag != "" {
+		if err = mp.PushManifest(ctx, d, data, c.rootTag); err == nil {
+			c.mu.Lock()
+			c.rootTagged = true
+			c.mu.Unlock()
+		}
+	} else {
+		err = c.dst.Push(ctx, d, bytes.NewReader(data))
+	}
 	c.opts.Progress.Finish(d.Digest.String(), name, d.Size, d.Size, err)
 	return err
 }

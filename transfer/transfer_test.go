@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +21,8 @@ import (
 	"github.com/lading-oci/lading/mutate"
 	"github.com/lading-oci/lading/progress"
 	"github.com/lading-oci/lading/ref"
+	"github.com/lading-oci/lading/registry/server"
+	"github.com/lading-oci/lading/registry/storage"
 	"github.com/lading-oci/lading/transfer"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -397,4 +402,56 @@ func pushJSON(t *testing.T, st *ocilayout.Store, mt string, v any) ocispec.Descr
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestCopyTagsRootInOnePut: into a registry, the root manifest is stored
+// under the tag with one PUT by tag (not by digest and then by tag), and
+// everything below it by digest before it.
+func TestCopyTagsRootInOnePut(t *testing.T) {
+	ctx := context.Background()
+	srcDir := filepath.Join(t.TempDir(), "src")
+	root := multiImage(t, srcDir)
+	st, err := storage.Open(ctx, t.TempDir(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var mu sync.Mutex
+	var puts []string
+	h := server.New(st, server.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			mu.Lock()
+			puts = append(puts, path.Base(r.URL.Path))
+			mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	src := open(t, "oci:"+srcDir+":multi", false)
+	dst := open(t, host+"/team/multi:v1", false)
+	if _, err := transfer.Copy(ctx, src, dst, transfer.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(puts) != 3 || puts[2] != "v1" || puts[0] == "v1" || puts[1] == "v1" {
+		t.Fatalf("manifest PUTs %v: want the two images by digest, then the index by tag only", puts)
+	}
+	for _, p := range puts {
+		if p == root.Digest.String() {
+			t.Fatalf("manifest PUTs %v: the index was also PUT by digest", puts)
+		}
+	}
+	if d, err := dst.Resolve(ctx); err != nil || d.Digest != root.Digest {
+		t.Fatalf("v1 resolves to %v (%v), want %s", d.Digest, err, root.Digest)
+	}
+	// Copied again: the index is present and only the tag is set.
+	puts = nil
+	dst2 := open(t, host+"/team/multi:v2", false)
+	if _, err := transfer.Copy(ctx, src, dst2, transfer.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(puts) != 1 || puts[0] != "v2" {
+		t.Fatalf("second copy PUT %v, want only the tag v2", puts)
+	}
 }

@@ -44,7 +44,14 @@ type Repository struct {
 	offsets  map[string]int64  // bytes the registry confirmed, by upload location
 	minChunk int64             // the registry's OCI-Chunk-Min-Length
 	recent   []recentManifest  // manifests just pushed or fetched, newest last
+	// absent holds blobs a HEAD just found missing: the next Push of one
+	// uploads without asking again (at worst it sends a blob that arrived
+	// meanwhile, which the registry takes as it is).
+	absent map[digest.Digest]bool
 }
+
+// maxAbsent bounds Repository.absent; it is emptied when full.
+const maxAbsent = 4096
 
 // recentManifest is a manifest the repository just sent or read: content
 // named by its digest cannot change, so Tag and Fetch need not ask again.
@@ -219,6 +226,14 @@ func (r *Repository) Exists(ctx context.Context, desc ocispec.Descriptor) (bool,
 	case http.StatusOK:
 		return true, nil
 	case http.StatusNotFound:
+		if !isManifestType(desc.MediaType) {
+			r.mu.Lock()
+			if r.absent == nil || len(r.absent) >= maxAbsent {
+				r.absent = map[digest.Digest]bool{}
+			}
+			r.absent[desc.Digest] = true
+			r.mu.Unlock()
+		}
 		return false, nil
 	}
 	return false, fmt.Errorf("exists %s in %s: %w", desc.Digest, r, failure(t, resp))
@@ -421,7 +436,8 @@ func (b *blobReader) Close() error {
 // Push uploads content: manifests and indexes (OCI and Docker) with a PUT
 // to the manifests endpoint, anything else as a blob (POST, then one PUT
 // with the body streamed, or chunks WithChunkedPush). A blob the registry
-// has already is not sent (a HEAD first). r must hold exactly expected.Size
+// has already is not sent (a HEAD first, unless Exists has just found it
+// missing). r must hold exactly expected.Size
 // bytes; the registry checks the digest.
 func (r *Repository) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Reader) error {
 	if err := content.CheckDigest(expected.Digest); err != nil {
@@ -441,8 +457,17 @@ func (r *Repository) Push(ctx context.Context, expected ocispec.Descriptor, rd i
 		}
 		return r.PushManifest(ctx, expected, data)
 	}
-	if ok, err := r.Exists(ctx, expected); err == nil && ok {
-		return nil
+	r.mu.Lock()
+	known := r.absent[expected.Digest]
+	delete(r.absent, expected.Digest)
+	r.mu.Unlock()
+	if !known {
+		if ok, err := r.Exists(ctx, expected); err == nil && ok {
+			return nil
+		}
+		r.mu.Lock()
+		delete(r.absent, expected.Digest)
+		r.mu.Unlock()
 	}
 	if r.c.cfg.chunkedAbove > 0 && expected.Size > r.c.cfg.chunkedAbove {
 		return r.pushChunked(ctx, expected, rd)

@@ -981,3 +981,51 @@ func TestMountFallsBackToUpload(t *testing.T) {
 		t.Fatalf("uploaded %q, want the source's content", got)
 	}
 }
+
+// TestPushAfterExistsAsksOnce: a Push right after Exists found the blob
+// missing does not send a second HEAD; a Push on its own does.
+func TestPushAfterExistsAsksOnce(t *testing.T) {
+	data := []byte("a blob")
+	desc := blobDesc(data)
+	s := newScripted(t, func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/"):
+			w.WriteHeader(http.StatusNotFound)
+		case r.Method == http.MethodPost:
+			w.Header().Set("Location", "/v2/test/repo/blobs/uploads/u1")
+			w.WriteHeader(http.StatusAccepted)
+		case r.Method == http.MethodPut:
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusCreated)
+		default:
+			return false
+		}
+		return true
+	})
+	repo := s.repo(t)
+	ctx := context.Background()
+	heads := func() int {
+		n := 0
+		for _, e := range s.requests() {
+			if strings.HasPrefix(e, "HEAD ") {
+				n++
+			}
+		}
+		return n
+	}
+	if ok, err := repo.Exists(ctx, desc); err != nil || ok {
+		t.Fatalf("exists: %v %v", ok, err)
+	}
+	if err := repo.Push(ctx, desc, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if n := heads(); n != 1 {
+		t.Fatalf("%d HEADs for Exists then Push, want 1: %v", n, s.requests())
+	}
+	if err := repo.Push(ctx, desc, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if n := heads(); n != 2 {
+		t.Fatalf("a Push on its own sent %d HEADs, want 1: %v", n-1, s.requests())
+	}
+}
