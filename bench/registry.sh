@@ -8,6 +8,14 @@
 # lading runs as `lading copy` when the CLI has it; until then as the
 # registry client's copy driver (registry/client's TestBenchCopy: blobs four
 # at a time, files handed to the kernel on push, one hash per blob on pull).
+# Floors, timed the same way: the largest layer pushed alone (an image of
+# only that layer, by crane and lading), every blob sent by the registry
+# (curl GETs in parallel, no hashing, nothing written), and what this disk
+# needs to make the image's bytes durable (dd with fdatasync). A client can only be faster than the
+# best peer by what the peer spends above these.
+# UNPACK_LINKS="500mbit 1gbit" also times pull-and-unpack with loopback
+# shaped to each rate (tc tbf; needs root), where the download is a larger
+# share of the work than on bare loopback.
 # Usage: bench/registry.sh   (RUNS=5 for more runs)
 source "$(dirname "$0")/lib.sh"
 DISTRIBUTION_VERSION=v3.1.2
@@ -66,7 +74,12 @@ stop_registry() {
 	[ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null || true
 	REG_PID=
 }
-trap 'stop_registry; [ -n "${KEEP:-}" ] || rm -rf "$BENCH_TMP"' EXIT
+SHAPED=
+unshape() { [ -z "$SHAPED" ] || tc qdisc del dev lo root 2>/dev/null || true; SHAPED=; }
+shape() { # shape RATE: loopback limited to RATE (tc tbf)
+	tc qdisc add dev lo root tbf rate "$1" burst 256kb latency 50ms && SHAPED=1
+}
+trap 'unshape; stop_registry; [ -n "${KEEP:-}" ] || rm -rf "$BENCH_TMP"' EXIT
 
 # lading copy, once it opens registry references; until then the driver.
 start_registry
@@ -111,6 +124,46 @@ for i in $(seq "$RUNS"); do
 	done
 done
 
+# Floors. The largest layer alone: an image of only that layer (the same
+# blob, a config naming it), pushed by crane and by lading to a fresh
+# registry. The registry takes an upload in one stream, hashing and writing
+# it, so no client pushes the whole image faster than this.
+one="$BENCH_TMP/one"
+python3 - "$img" "$one" <<'PY'
+import hashlib, json, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst + "/blobs/sha256")
+def path(root, d): return root + "/blobs/" + d.replace(":", "/", 1)
+def put(doc):
+    b = json.dumps(doc).encode()
+    d = "sha256:" + hashlib.sha256(b).hexdigest()
+    open(path(dst, d), "wb").write(b)
+    return d, len(b)
+m = json.load(open(path(src, json.load(open(src + "/index.json"))["manifests"][0]["digest"])))
+i = max(range(len(m["layers"])), key=lambda i: m["layers"][i]["size"])
+cfg = json.load(open(path(src, m["config"]["digest"])))
+cfg["rootfs"]["diff_ids"] = [cfg["rootfs"]["diff_ids"][i]]
+cfg.pop("history", None)
+os.link(path(src, m["layers"][i]["digest"]), path(dst, m["layers"][i]["digest"]))
+m["layers"] = [m["layers"][i]]
+d, n = put(cfg)
+m["config"] = {"mediaType": m["config"]["mediaType"], "digest": d, "size": n}
+d, n = put(m)
+json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": n,
+    "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}, open(dst + "/index.json", "w"))
+open(dst + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+WARM="$img $one"
+floor_crane() { "$CRANE" push --insecure "$one" "$1/bench/one:v1"; }
+floor_lading() { "$LADING" copy "oci:$one:bench" "docker://$1/bench/one:v1"; }
+for i in $(seq "$RUNS"); do
+	for t in crane lading; do
+		start_registry
+		time_cmd "floor-push-$t" "floor_$t" "$HOST"
+		stop_registry
+	done
+done
+
 echo "== cold pull ($RUNS runs each, alternating; fresh destination each run)"
 start_registry
 skopeo_push "$HOST" >/dev/null
@@ -119,6 +172,34 @@ for i in $(seq "$RUNS"); do
 		time_cmd "pull-$t" "${t}_pull" "$HOST" "$BENCH_TMP/pull-$t-$i"
 		rm -rf "$BENCH_TMP/pull-$t-$i"
 	done
+done
+
+# Floors: every blob fetched at once and thrown away; the image's bytes
+# written and made durable.
+IMAGE_BLOBS=$(python3 -c '
+import json, sys
+d = sys.argv[1] + "/blobs/"
+def blob(dg): return d + dg.replace(":", "/", 1)
+m = json.load(open(blob(json.load(open(sys.argv[1] + "/index.json"))["manifests"][0]["digest"])))
+print(" ".join([m["config"]["digest"]] + [l["digest"] for l in m["layers"]]))' "$img")
+floor_get() { # floor_get HOST
+	local b pids=()
+	for b in $IMAGE_BLOBS; do
+		curl -fsS -o /dev/null "http://$1/v2/bench/img/blobs/$b" &
+		pids+=($!)
+	done
+	for b in "${pids[@]}"; do
+		wait "$b" || return 1
+	done
+}
+floor_disk() { # floor_disk DIR
+	mkdir -p "$1"
+	cat "$img"/blobs/sha256/* | dd of="$1/blobs" bs=1M conv=fdatasync status=none
+}
+for i in $(seq "$RUNS"); do
+	time_cmd floor-get floor_get "$HOST"
+	time_cmd floor-disk floor_disk "$BENCH_TMP/disk-$i"
+	rm -rf "$BENCH_TMP/disk-$i"
 done
 
 # Pull and unpack: lading unpack straight from the registry (downloads of
@@ -134,6 +215,23 @@ if [ "$LADING_MODE" = cli ]; then
 			time_cmd "pullunpack-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$i"
 			rm -rf "$BENCH_TMP/pu-$t-$i"
 		done
+	done
+	for rate in ${UNPACK_LINKS:-}; do
+		if ! shape "$rate"; then
+			echo "cannot shape loopback to $rate (needs root and tc's tbf): skipped"
+			continue
+		fi
+		echo "== pull and unpack over loopback shaped to $rate"
+		for i in $(seq "$RUNS"); do
+			for t in lading crane; do
+				mkdir -p "$BENCH_TMP/pu-$t-$i"
+				time_cmd "pullunpack-$rate-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$i"
+				rm -rf "$BENCH_TMP/pu-$t-$i"
+			done
+			time_cmd "pull-$rate-crane" crane_pull "$HOST" "$BENCH_TMP/pu-crane-$i"
+			rm -rf "$BENCH_TMP/pu-crane-$i"
+		done
+		unshape
 	done
 fi
 
@@ -167,6 +265,12 @@ for t in $TOOLS; do
 done
 bp=$(best push); bl=$(best pull)
 echo "lading/best push ($bp): $(ratio push-lading "push-$bp")   lading/best pull ($bl): $(ratio pull-lading "pull-$bl")   (lading as $LADING_MODE)"
+echo "floors: the largest layer pushed alone: crane $(median floor-push-crane) s ($(ratio floor-push-crane push-crane) of its whole push), lading $(median floor-push-lading) s;" \
+	"every blob fetched and discarded $(median floor-get) s; the image's bytes made durable on this disk $(median floor-disk) s ($(ratio floor-disk "pull-$bl") of $bl's pull)"
 if [ "$LADING_MODE" = cli ]; then
 	echo "pull and unpack: lading unpack from the registry $(median pullunpack-lading) s, crane pull + lading unpack $(median pullunpack-crane) s: $(ratio pullunpack-lading pullunpack-crane)"
+	for rate in ${UNPACK_LINKS:-}; do
+		[ -f "$BENCH_TMP/pullunpack-$rate-lading.times" ] || continue
+		echo "pull and unpack at $rate: lading $(median "pullunpack-$rate-lading") s, crane pull + lading unpack $(median "pullunpack-$rate-crane") s: $(ratio "pullunpack-$rate-lading" "pullunpack-$rate-crane") (crane pull alone $(median "pull-$rate-crane") s)"
+	done
 fi
