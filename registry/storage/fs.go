@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -85,7 +86,8 @@ type FS struct {
 	repos   map[string]*fsRepo
 	names   []string // sorted, every repository with a layout
 	closed  bool
-	uploads sync.Map // id -> *uploadLock
+	uploads sync.Map     // id -> *uploadLock
+	live    atomic.Int64 // upload sessions kept open between requests
 }
 
 var _ Registry = (*FS)(nil)
@@ -186,11 +188,20 @@ func (s *FS) prunePins() error {
 // Root returns the root directory.
 func (s *FS) Root() string { return s.root }
 
-// Close releases the root's lock.
+// Close releases the root's lock and closes the upload sessions kept open
+// between requests (they stay on disk and resume).
 func (s *FS) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.uploads.Range(func(_, v any) bool {
+		l := v.(*uploadLock)
+		if l.mu.TryLock() {
+			s.dropLive(l)
+			l.mu.Unlock()
+		}
+		return true
+	})
 	var err error
 	if s.fence != nil {
 		err = s.fence.journal.close()

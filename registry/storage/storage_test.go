@@ -527,3 +527,99 @@ func TestUnknownRepositoriesForgotten(t *testing.T) {
 		t.Fatalf("%d repositories remembered", len(s.repos))
 	}
 }
+
+// TestLiveUploads: sessions stay open between requests up to
+// maxLiveUploads; past that they are closed and resumed from disk, and
+// either way they finish with the right blob. A session kept open answers
+// only in its own repository.
+func TestLiveUploads(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openFS(t, root, Options{})
+	n := maxLiveUploads + 10
+	ids := make([]string, n)
+	for i := range ids {
+		u, err := s.NewUpload(ctx, "r", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Append(ctx, bytes.NewReader([]byte{byte(i), byte(i >> 8)}), 0, 2); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = u.ID()
+		if err := u.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.live.Load(); got != maxLiveUploads {
+		t.Fatalf("%d sessions kept open, want %d", got, maxLiveUploads)
+	}
+	if _, err := s.Upload(ctx, "other", ids[0]); !errors.Is(err, errdef.ErrNotFound) {
+		t.Fatalf("a live session answered in another repository: %v", err)
+	}
+	for i, id := range ids {
+		u, err := s.Upload(ctx, "r", id)
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if u.Offset() != 2 {
+			t.Fatalf("session %d at offset %d", i, u.Offset())
+		}
+		data := []byte{byte(i), byte(i >> 8), 'x'}
+		if _, err := u.Append(ctx, bytes.NewReader(data[2:]), 2, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Commit(ctx, digest.FromBytes(data), 3); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		u.Close()
+	}
+	if got := s.live.Load(); got != 0 {
+		t.Fatalf("%d sessions still open after all finished", got)
+	}
+}
+
+// TestUploadStateTrailingBytes: the state is rewritten in place, so a
+// shorter state over a longer one leaves bytes after it; resuming reads
+// the first JSON value and ignores them. A state that is not JSON at all
+// fails to resume, and nothing is stored.
+func TestUploadStateTrailingBytes(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := openFS(t, root, Options{})
+	data := randomBytes(1 << 20)
+	u, _ := s.NewUpload(ctx, "r", "")
+	id := u.ID()
+	if _, err := u.Append(ctx, bytes.NewReader(data[:1000]), 0, 1000); err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	bad, _ := s.NewUpload(ctx, "r", "")
+	badID := bad.ID()
+	bad.Close()
+	s.Close()
+	state := func(id string) string { return filepath.Join(root, stateDir, uploadsDir, id, uploadState) }
+	f, _ := os.OpenFile(state(id), os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte(`"hashState":"AAAA"}`))
+	f.Close()
+	os.WriteFile(state(badID), []byte("\x00\x00\x00"), 0o644)
+
+	s2 := openFS(t, root, Options{})
+	u2, err := s2.Upload(ctx, "r", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u2.Offset() != 1000 {
+		t.Fatalf("offset %d", u2.Offset())
+	}
+	if _, err := u2.Append(ctx, bytes.NewReader(data[1000:]), 1000, -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u2.Commit(ctx, digest.FromBytes(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	u2.Close()
+	if _, err := s2.Upload(ctx, "r", badID); !errors.Is(err, errdef.ErrInvalid) {
+		t.Fatalf("a garbled state resumed: %v", err)
+	}
+}

@@ -27,9 +27,14 @@ const (
 	uploadState = "state"
 )
 
-// uploadStateFile is the state of an upload session, rewritten (temporary
-// file and rename) after every write: the offset and the hash's state at
+// uploadStateFile is the state of an upload session, rewritten in place at
+// the end of every request that wrote: the offset and the hash's state at
 // that offset, so that resuming or finishing never reads the data again.
+// It is read with a JSON decoder that stops after the first value, so a
+// shorter state written over a longer one needs no truncation. A state torn
+// by a power failure either fails to decode (the session is gone, and the
+// client starts again) or disagrees with the data, which Commit's digest
+// check refuses: it can never name a blob wrongly.
 type uploadStateFile struct {
 	Repository string    `json:"repository"`
 	Algorithm  string    `json:"algorithm"`
@@ -38,8 +43,17 @@ type uploadStateFile struct {
 	HashState  []byte    `json:"hashState"`
 }
 
-// uploadLock serialises the requests on one session in this process.
-type uploadLock struct{ mu sync.Mutex }
+// uploadLock serialises the requests on one session in this process. Between
+// requests it keeps the session open (live), so the next request on it
+// neither reads the state back nor reopens its files.
+type uploadLock struct {
+	mu   sync.Mutex
+	live *fsUpload
+}
+
+// maxLiveUploads bounds the sessions kept open between requests (two file
+// descriptors each); beyond it a session is closed and resumed from disk.
+const maxLiveUploads = 512
 
 type fsUpload struct {
 	fs    *FS
@@ -48,7 +62,8 @@ type fsUpload struct {
 	lock  *uploadLock
 	st    uploadStateFile
 	alg   digest.Algorithm
-	f     *os.File
+	f     *os.File // the data
+	sf    *os.File // the state
 	h     hash.Hash
 	ended bool
 	dirty bool // written since the state was saved: Close saves it
@@ -102,9 +117,15 @@ func (s *FS) NewUpload(ctx context.Context, repo string, alg digest.Algorithm) (
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start upload: %w", err)
 	}
+	sf, err := os.OpenFile(filepath.Join(dir, uploadState), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		f.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start upload: %w", err)
+	}
 	l := s.uploadLock(id)
 	l.mu.Lock()
-	u := &fsUpload{fs: s, id: id, dir: dir, lock: l, alg: alg, f: f, h: alg.Hash(),
+	u := &fsUpload{fs: s, id: id, dir: dir, lock: l, alg: alg, f: f, sf: sf, h: alg.Hash(),
 		st: uploadStateFile{Repository: repo, Algorithm: string(alg), Started: time.Now().UTC()}}
 	if err := u.saveState(); err != nil {
 		u.discard()
@@ -120,6 +141,20 @@ func (s *FS) Upload(ctx context.Context, repo, id string) (Upload, error) {
 	}
 	l := s.uploadLock(id)
 	l.mu.Lock()
+	if u := l.live; u != nil {
+		if u.st.Repository != repo {
+			l.mu.Unlock()
+			return nil, errNotFound("upload %s in %s", id, repo)
+		}
+		if s.opts.ReadOnly {
+			l.mu.Unlock()
+			return nil, ErrReadOnly
+		}
+		l.live = nil
+		s.live.Add(-1)
+		u.lock = l
+		return u, nil
+	}
 	u, err := s.resume(repo, id, l)
 	if err != nil {
 		l.mu.Unlock()
@@ -128,13 +163,27 @@ func (s *FS) Upload(ctx context.Context, repo, id string) (Upload, error) {
 	return u, nil
 }
 
+// dropLive closes the session l keeps open between requests, if any; the
+// caller holds l.mu.
+func (s *FS) dropLive(l *uploadLock) {
+	if u := l.live; u != nil {
+		l.live = nil
+		s.live.Add(-1)
+		u.closeFiles()
+	}
+}
+
 // resume loads a session from disk: its state, and its data file cut back
 // to the state's offset (bytes written after the state was saved are not
 // covered by the saved hash). A state that claims more than the data holds
 // (a power failure) is rebuilt by hashing the data.
 func (s *FS) resume(repo, id string, l *uploadLock) (*fsUpload, error) {
 	dir := s.uploadDir(id)
-	data, err := os.ReadFile(filepath.Join(dir, uploadState))
+	flag := os.O_RDWR
+	if s.opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	sf, err := os.OpenFile(filepath.Join(dir, uploadState), flag, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNotFound("upload %s", id)
 	}
@@ -142,37 +191,42 @@ func (s *FS) resume(repo, id string, l *uploadLock) (*fsUpload, error) {
 		return nil, fmt.Errorf("upload %s: %w", id, err)
 	}
 	var st uploadStateFile
-	if err := json.Unmarshal(data, &st); err != nil {
+	if err := json.NewDecoder(io.LimitReader(sf, 1<<20)).Decode(&st); err != nil {
+		sf.Close()
 		return nil, fmt.Errorf("upload %s: state: %w: %v", id, errdef.ErrInvalid, err)
 	}
 	if st.Repository != repo {
+		sf.Close()
 		return nil, errNotFound("upload %s in %s", id, repo)
 	}
 	alg := digest.Algorithm(st.Algorithm)
 	if !alg.Available() {
+		sf.Close()
 		return nil, fmt.Errorf("upload %s: state: %w: algorithm %q", id, errdef.ErrInvalid, st.Algorithm)
 	}
 	if s.opts.ReadOnly {
+		sf.Close()
 		return nil, ErrReadOnly
 	}
 	f, err := os.OpenFile(filepath.Join(dir, uploadData), os.O_RDWR, 0)
 	if err != nil {
+		sf.Close()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, errNotFound("upload %s: no data", id)
 		}
 		return nil, fmt.Errorf("upload %s: %w", id, err)
 	}
-	u := &fsUpload{fs: s, id: id, dir: dir, lock: l, st: st, alg: alg, f: f, h: alg.Hash()}
+	u := &fsUpload{fs: s, id: id, dir: dir, lock: l, st: st, alg: alg, f: f, sf: sf, h: alg.Hash()}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
+		u.closeFiles()
 		return nil, fmt.Errorf("upload %s: %w", id, err)
 	}
 	um, ok := u.h.(encoding.BinaryUnmarshaler)
 	if fi.Size() >= st.Offset && ok && um.UnmarshalBinary(st.HashState) == nil {
 		if fi.Size() > st.Offset {
 			if err := f.Truncate(st.Offset); err != nil {
-				f.Close()
+				u.closeFiles()
 				return nil, fmt.Errorf("upload %s: %w", id, err)
 			}
 		}
@@ -180,17 +234,17 @@ func (s *FS) resume(repo, id string, l *uploadLock) (*fsUpload, error) {
 		u.h = alg.Hash()
 		n, err := io.CopyBuffer(u.h, f, make([]byte, copyBufferSize))
 		if err != nil {
-			f.Close()
+			u.closeFiles()
 			return nil, fmt.Errorf("upload %s: re-hash: %w", id, err)
 		}
 		u.st.Offset = n
 		if err := u.saveState(); err != nil {
-			f.Close()
+			u.closeFiles()
 			return nil, fmt.Errorf("upload %s: %w", id, err)
 		}
 	}
 	if _, err := f.Seek(u.st.Offset, io.SeekStart); err != nil {
-		f.Close()
+		u.closeFiles()
 		return nil, fmt.Errorf("upload %s: %w", id, err)
 	}
 	return u, nil
@@ -207,11 +261,20 @@ func (u *fsUpload) saveState() error {
 	}
 	u.st.HashState = hs
 	data, _ := json.Marshal(u.st)
-	tmp := filepath.Join(u.dir, "."+uploadState+".tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	_, err = u.sf.WriteAt(data, 0)
+	return err
+}
+
+// closeFiles closes the session's files.
+func (u *fsUpload) closeFiles() {
+	if u.f != nil {
+		u.f.Close()
+		u.f = nil
 	}
-	return os.Rename(tmp, filepath.Join(u.dir, uploadState))
+	if u.sf != nil {
+		u.sf.Close()
+		u.sf = nil
+	}
 }
 
 // countWriter writes to the data file and the hash, counting.
@@ -304,10 +367,7 @@ func (u *fsUpload) Cancel(ctx context.Context) error {
 // discard ends the session: its directory is removed.
 func (u *fsUpload) discard() error {
 	u.ended = true
-	if u.f != nil {
-		u.f.Close()
-		u.f = nil
-	}
+	u.closeFiles()
 	if err := os.RemoveAll(u.dir); err != nil {
 		return fmt.Errorf("upload %s: %w", u.id, err)
 	}
@@ -315,24 +375,34 @@ func (u *fsUpload) discard() error {
 }
 
 // Close implements Upload: the session's state is saved (once per
-// request, however many writes it made) and the session released.
+// request, however many writes it made) and the session released. A
+// session that goes on stays open for its next request, up to
+// maxLiveUploads of them.
 func (u *fsUpload) Close() error {
 	var err error
 	if u.dirty && !u.ended {
 		err = u.saveState()
 		u.dirty = false
 	}
-	if u.f != nil {
-		err = u.f.Close()
-		u.f = nil
+	l := u.lock
+	if l == nil {
+		u.closeFiles()
+		return err
 	}
-	if u.lock != nil {
-		if u.ended {
-			u.fs.uploads.Delete(u.id)
+	u.lock = nil
+	switch {
+	case u.ended:
+		u.closeFiles()
+		u.fs.uploads.Delete(u.id)
+	case err == nil && u.fs.live.Add(1) <= maxLiveUploads:
+		l.live = u
+	default:
+		if err == nil {
+			u.fs.live.Add(-1)
 		}
-		u.lock.mu.Unlock()
-		u.lock = nil
+		u.closeFiles()
 	}
+	l.mu.Unlock()
 	return err
 }
 
@@ -381,6 +451,7 @@ func (s *FS) expireUploads(ctx context.Context, cutoff time.Time, dryRun bool) (
 		}
 		if err == nil && fi.ModTime().Before(cutoff) {
 			if !dryRun {
+				s.dropLive(l)
 				if err := os.RemoveAll(path); err != nil {
 					s.log.Warn("cannot remove an expired upload", "upload", id, "error", err)
 				}
