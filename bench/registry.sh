@@ -209,12 +209,15 @@ if [ "$LADING_MODE" = cli ]; then
 	echo "== pull and unpack ($RUNS runs each, alternating; fresh directories each run)"
 	unpack_lading() { "$LADING" unpack "docker://$1/bench/img:v1" "$2/root"; }
 	unpack_crane() { "$CRANE" pull --insecure --format=oci "$1/bench/img:v1" "$2/layout" && "$LADING" unpack "oci:$2/layout" "$2/root"; }
-	for i in $(seq "$RUNS"); do
+	pullunpack_round() { # pullunpack_round PREFIX I: one timed run of each
 		for t in lading crane; do
-			mkdir -p "$BENCH_TMP/pu-$t-$i"
-			time_cmd "pullunpack-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$i"
-			rm -rf "$BENCH_TMP/pu-$t-$i"
+			mkdir -p "$BENCH_TMP/pu-$t-$2"
+			time_cmd "${1}pullunpack-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$2"
+			rm -rf "$BENCH_TMP/pu-$t-$2"
 		done
+	}
+	for i in $(seq "$RUNS"); do
+		pullunpack_round "" "$i"
 	done
 	for rate in ${UNPACK_LINKS:-}; do
 		if ! shape "$rate"; then
@@ -223,11 +226,7 @@ if [ "$LADING_MODE" = cli ]; then
 		fi
 		echo "== pull and unpack over loopback shaped to $rate"
 		for i in $(seq "$RUNS"); do
-			for t in lading crane; do
-				mkdir -p "$BENCH_TMP/pu-$t-$i"
-				time_cmd "pullunpack-$rate-$t" "unpack_$t" "$HOST" "$BENCH_TMP/pu-$t-$i"
-				rm -rf "$BENCH_TMP/pu-$t-$i"
-			done
+			pullunpack_round "$rate-" "$i"
 			time_cmd "pull-$rate-crane" crane_pull "$HOST" "$BENCH_TMP/pu-crane-$i"
 			rm -rf "$BENCH_TMP/pu-crane-$i"
 		done
@@ -270,7 +269,7 @@ echo "floors: the largest layer pushed alone: crane $(median floor-push-crane) s
 if [ "$LADING_MODE" = cli ]; then
 	echo "pull and unpack: lading unpack from the registry $(median pullunpack-lading) s, crane pull + lading unpack $(median pullunpack-crane) s: $(ratio pullunpack-lading pullunpack-crane)"
 	for rate in ${UNPACK_LINKS:-}; do
-		[ -f "$BENCH_TMP/pullunpack-$rate-lading.times" ] || continue
-		echo "pull and unpack at $rate: lading $(median "pullunpack-$rate-lading") s, crane pull + lading unpack $(median "pullunpack-$rate-crane") s: $(ratio "pullunpack-$rate-lading" "pullunpack-$rate-crane") (crane pull alone $(median "pull-$rate-crane") s)"
+		[ -f "$BENCH_TMP/$rate-pullunpack-lading.times" ] || continue
+		echo "pull and unpack at $rate: lading $(median "$rate-pullunpack-lading") s, crane pull + lading unpack $(median "$rate-pullunpack-crane") s: $(ratio "$rate-pullunpack-lading" "$rate-pullunpack-crane") (crane pull alone $(median "pull-$rate-crane") s)"
 	done
 fi
