@@ -363,7 +363,10 @@ func parentOf(p string) string {
 	return "."
 }
 
-// handle returns an os.Root on the resolved directory dir.
+// handle returns an os.Root on the resolved directory dir. It is opened
+// from its parent's handle (one openat) rather than from the top (one per
+// component); a handle in the cache is never stale, since removing a
+// directory drops the handles below it.
 func (a *applier) handle(dir string) (*dirHandle, error) {
 	if h, ok := a.handles[dir]; ok {
 		return h, nil
@@ -372,7 +375,11 @@ func (a *applier) handle(dir string) (*dirHandle, error) {
 	if dir == "." {
 		h = &dirHandle{root: a.root}
 	} else {
-		r, err := a.root.OpenRoot(dir)
+		ph, err := a.handle(parentOf(dir))
+		if err != nil {
+			return nil, err
+		}
+		r, err := ph.root.OpenRoot(dir[strings.LastIndexByte(dir, '/')+1:])
 		if err != nil {
 			return nil, err
 		}
@@ -386,6 +393,23 @@ func (a *applier) handle(dir string) (*dirHandle, error) {
 	}
 	a.handles[dir] = h
 	return h, nil
+}
+
+// openDir opens the resolved directory p through its parent's handle. A
+// symlink found at p (put there since p was resolved) is not followed.
+func (a *applier) openDir(p string) (*os.File, error) {
+	if p == "." {
+		return a.root.OpenFile(".", os.O_RDONLY|dirFlag, 0)
+	}
+	ph, err := a.handle(parentOf(p))
+	if err != nil {
+		return nil, err
+	}
+	pfd, _, err := ph.dirFD()
+	if err != nil {
+		return nil, err
+	}
+	return openDirAt(pfd, p[strings.LastIndexByte(p, '/')+1:])
 }
 
 // dirFile returns an open descriptor of the directory behind h.
@@ -1142,7 +1166,7 @@ func (a *applier) finish() error {
 		delete(a.touched, d.path)
 	}
 	for p, t := range a.touched {
-		f, err := a.root.OpenFile(p, os.O_RDONLY|dirFlag, 0)
+		f, err := a.openDir(p)
 		if err != nil {
 			continue // removed or replaced since
 		}
@@ -1171,7 +1195,7 @@ func (a *applier) finish() error {
 		if !d.valid {
 			continue
 		}
-		f, err := a.root.OpenFile(d.path, os.O_RDONLY|dirFlag, 0)
+		f, err := a.openDir(d.path)
 		if err != nil {
 			if isNotExist(err) || errors.Is(err, errLoop) {
 				continue
