@@ -437,8 +437,8 @@ func (b *blobReader) Close() error {
 // to the manifests endpoint, anything else as a blob (POST, then one PUT
 // with the body streamed, or chunks WithChunkedPush). A blob the registry
 // has already is not sent (a HEAD first, unless Exists has just found it
-// missing). r must hold exactly expected.Size
-// bytes; the registry checks the digest.
+// missing). r must hold exactly expected.Size bytes; the registry checks
+// the digest.
 func (r *Repository) Push(ctx context.Context, expected ocispec.Descriptor, rd io.Reader) error {
 	if err := content.CheckDigest(expected.Digest); err != nil {
 		return fmt.Errorf("push: %w", err)

@@ -390,10 +390,15 @@ func (u *fsUpload) Close() error {
 		return err
 	}
 	u.lock = nil
+	u.fs.mu.Lock()
+	closed := u.fs.closed
+	u.fs.mu.Unlock()
 	switch {
-	case u.ended:
+	case u.ended || closed:
 		u.closeFiles()
-		u.fs.uploads.Delete(u.id)
+		if u.ended {
+			u.fs.uploads.Delete(u.id)
+		}
 	case err == nil && u.fs.live.Add(1) <= maxLiveUploads:
 		l.live = u
 	default:
