@@ -129,3 +129,67 @@ func PushManifest(t testing.TB, s interface {
 	}
 	return md
 }
+
+// Archive is an archive writer: a Storage that tags, finished by Close or
+// given up by Abort.
+type Archive interface {
+	content.Storage
+	content.Tagger
+	Close() error
+	Abort() error
+}
+
+// CopyImage copies the image md, with everything it references, from src
+// into w, tags it and closes w; on a failure it aborts w.
+func CopyImage(t testing.TB, src content.Fetcher, md ocispec.Descriptor, w Archive, tag string) {
+	t.Helper()
+	ctx := context.Background()
+	err := content.WalkGraph(ctx, src, []ocispec.Descriptor{md}, func(ctx context.Context, d ocispec.Descriptor) error {
+		return content.Copy(ctx, src, w, d)
+	})
+	if err == nil {
+		err = w.Tag(ctx, md, tag)
+	}
+	if err != nil {
+		w.Abort()
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Member is one entry of a hand-made tar: a regular file holding Body unless
+// Typ says otherwise (Link is a link's target).
+type Member struct {
+	Name, Body, Link string
+	Typ              byte
+}
+
+// TarMembers returns a tar of members, each with mode 0644, as they are:
+// hostile names and links included.
+func TarMembers(t testing.TB, members ...Member) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range members {
+		typ := m.Typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		hdr := &tar.Header{Name: m.Name, Typeflag: typ, Linkname: m.Link, Mode: 0o644}
+		if typ == tar.TypeReg {
+			hdr.Size = int64(len(m.Body))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(m.Body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}

@@ -578,7 +578,8 @@ func manifest(t testing.TB, s content.Store, tag string) ([]byte, ocispec.Descri
 	return data, desc
 }
 
-func listTags(t *testing.T, s content.Store) []string {
+// Tags lists every tag of s, in the order s gives them.
+func Tags(t testing.TB, s content.TagLister) []string {
 	t.Helper()
 	var all []string
 	err := s.Tags(context.Background(), func(page []string) error {
@@ -604,7 +605,7 @@ func testTags(t *testing.T, s content.Store) {
 	ctx := context.Background()
 	_, m1 := manifest(t, s, "one")
 	_, m2 := manifest(t, s, "two")
-	if got := listTags(t, s); len(got) != 0 {
+	if got := Tags(t, s); len(got) != 0 {
 		t.Fatalf("new store has tags %v", got)
 	}
 	for _, tag := range []string{"v1", "latest", "a/b:c", "x_y-1.2"} {
@@ -616,7 +617,7 @@ func testTags(t *testing.T, s content.Store) {
 		t.Fatal(err)
 	}
 	want := []string{"a/b:c", "latest", "other", "v1", "x_y-1.2"}
-	if got := listTags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
+	if got := Tags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tags = %v, want %v", got, want)
 	}
 	if d := resolve(t, s, "latest"); d.Digest != m1.Digest || d.Size != m1.Size || d.MediaType != m1.MediaType {
@@ -632,7 +633,7 @@ func testTags(t *testing.T, s content.Store) {
 	if d := resolve(t, s, "v1"); d.Digest != m1.Digest {
 		t.Fatalf("v1 resolves to %s after retagging latest, want %s", d.Digest, m1.Digest)
 	}
-	if got := listTags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
+	if got := Tags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tags after retag = %v, want %v", got, want)
 	}
 	// A descriptor resolved in another store carries that store's ref.name:
@@ -665,7 +666,7 @@ func testTags(t *testing.T, s content.Store) {
 		t.Fatalf("a/b:c resolves to %s, want %s", d.Digest, m1.Digest)
 	}
 	want = []string{"a/b:c", "latest", "other", "x_y-1.2"}
-	if got := listTags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
+	if got := Tags(t, s); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tags after untag = %v, want %v", got, want)
 	}
 	stop := errors.New("stop")
@@ -678,7 +679,7 @@ func testTagMissingBlob(t *testing.T, s content.Store) {
 	_, desc := Blob(t, 10)
 	desc.MediaType = ocispec.MediaTypeImageManifest
 	wantErr(t, "tag a missing blob", s.Tag(context.Background(), desc, "t"), errdef.ErrNotFound)
-	if got := listTags(t, s); len(got) != 0 {
+	if got := Tags(t, s); len(got) != 0 {
 		t.Fatalf("tags after a failed tag: %v", got)
 	}
 }
@@ -706,7 +707,7 @@ func testResolveDigest(t *testing.T, s content.Store) {
 	if err := s.Tag(context.Background(), m, "zz"); err != nil {
 		t.Fatal(err)
 	}
-	tags := listTags(t, s)
+	tags := Tags(t, s)
 	if !sort.StringsAreSorted(tags) {
 		t.Fatalf("tags not sorted: %v", tags)
 	}

@@ -44,11 +44,7 @@ func open(t *testing.T, path string) *dockerarchive.Reader {
 
 func tags(t *testing.T, s content.TagLister) string {
 	t.Helper()
-	var all []string
-	if err := s.Tags(context.Background(), func(tags []string) error { all = append(all, tags...); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(all, ",")
+	return strings.Join(contenttest.Tags(t, s), ",")
 }
 
 func mustRef(t *testing.T, s string) ref.Reference {

@@ -21,37 +21,12 @@ import (
 )
 
 // member is one entry of a hand-made archive.
-type member struct {
-	name, body, link string
-	typ              byte
-}
-
-func tarFile(t testing.TB, members ...member) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, m := range members {
-		typ := m.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		hdr := &tar.Header{Name: m.name, Typeflag: typ, Linkname: m.link, Mode: 0o644}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(m.body))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(m.body))
-	}
-	tw.Close()
-	return buf.Bytes()
-}
+type member = contenttest.Member
 
 func writeTar(t *testing.T, members ...member) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "archive.tar")
-	os.WriteFile(path, tarFile(t, members...), 0o644)
+	os.WriteFile(path, contenttest.TarMembers(t, members...), 0o644)
 	return path
 }
 
@@ -66,21 +41,21 @@ func manifestJSON(items ...dockerarchive.ManifestItem) string {
 // layers and skopeo for all).
 func classic(t *testing.T, img contenttest.Image, tag string) []member {
 	cfg := img.Blobs[img.Config.Digest]
-	ms := []member{{name: img.Config.Digest.Encoded() + ".json", body: string(cfg)}}
+	ms := []member{{Name: img.Config.Digest.Encoded() + ".json", Body: string(cfg)}}
 	item := dockerarchive.ManifestItem{Config: img.Config.Digest.Encoded() + ".json", RepoTags: []string{tag}}
 	for i := range img.Layers {
 		raw := string(img.Raw[i])
 		id := strings.Repeat(string(rune('a'+i)), 64)
 		if i == 0 {
-			ms = append(ms, member{name: id + "/", typ: tar.TypeDir}, member{name: id + "/layer.tar", body: raw})
+			ms = append(ms, member{Name: id + "/", Typ: tar.TypeDir}, member{Name: id + "/layer.tar", Body: raw})
 		} else {
 			hex := digest.FromString(raw).Encoded()
-			ms = append(ms, member{name: hex + ".tar", body: raw}, member{name: id + "/", typ: tar.TypeDir},
-				member{name: id + "/layer.tar", typ: tar.TypeSymlink, link: "../" + hex + ".tar"})
+			ms = append(ms, member{Name: hex + ".tar", Body: raw}, member{Name: id + "/", Typ: tar.TypeDir},
+				member{Name: id + "/layer.tar", Typ: tar.TypeSymlink, Link: "../" + hex + ".tar"})
 		}
 		item.Layers = append(item.Layers, id+"/layer.tar")
 	}
-	return append(ms, member{name: "manifest.json", body: manifestJSON(item)})
+	return append(ms, member{Name: "manifest.json", Body: manifestJSON(item)})
 }
 
 func TestReadClassicForm(t *testing.T) {
@@ -104,12 +79,12 @@ func TestReadCompressedMembers(t *testing.T) {
 	item := dockerarchive.ManifestItem{Config: "blobs/sha256/" + img.Config.Digest.Encoded(), RepoTags: []string{"x:1"},
 		Layers: []string{"l0/layer.tar", "blobs/sha256/" + img.Layers[1].Digest.Encoded()}}
 	path := writeTar(t,
-		member{name: "blobs/sha256/" + img.Config.Digest.Encoded(), body: string(cfg)},
-		member{name: "l0/layer.tar", body: string(l0)},
-		member{name: "blobs/sha256/" + img.Layers[1].Digest.Encoded(), body: string(l1)},
-		member{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`},
-		member{name: "index.json", body: `{"schemaVersion":2,"manifests":[]}`},
-		member{name: "manifest.json", body: manifestJSON(item)},
+		member{Name: "blobs/sha256/" + img.Config.Digest.Encoded(), Body: string(cfg)},
+		member{Name: "l0/layer.tar", Body: string(l0)},
+		member{Name: "blobs/sha256/" + img.Layers[1].Digest.Encoded(), Body: string(l1)},
+		member{Name: "oci-layout", Body: `{"imageLayoutVersion":"1.0.0"}`},
+		member{Name: "index.json", Body: `{"schemaVersion":2,"manifests":[]}`},
+		member{Name: "manifest.json", Body: manifestJSON(item)},
 	)
 	r := open(t, path)
 	d, err := r.Select(ctx, mustRef(t, "docker-archive:"+path))
@@ -142,7 +117,7 @@ func TestHostileArchives(t *testing.T) {
 		f(&it)
 		return manifestJSON(it)
 	}
-	base := []member{{name: "c.json", body: cfg}, {name: "l.tar", body: raw}}
+	base := []member{{Name: "c.json", Body: cfg}, {Name: "l.tar", Body: raw}}
 	cases := []struct {
 		name   string
 		extra  []member
@@ -151,19 +126,19 @@ func TestHostileArchives(t *testing.T) {
 		naming string
 	}{
 		{"no manifest.json", nil, errdef.ErrInvalid, nil, "manifest.json"},
-		{"oci-archive", []member{{name: "oci-layout", body: "{}"}}, errdef.ErrInvalid, nil, "oci-archive"},
-		{"manifest.json null", []member{{name: "manifest.json", body: "null"}}, errdef.ErrInvalid, nil, "manifest.json"},
-		{"manifest.json object", []member{{name: "manifest.json", body: "{}"}}, errdef.ErrInvalid, nil, "manifest.json"},
-		{"manifest.json too large", []member{{name: "manifest.json", body: "[" + strings.Repeat(" ", 4<<20) + "]"}}, errdef.ErrTooLarge, nil, "manifest.json"},
-		{"config outside", []member{{name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Config = "../../etc/passwd" })}}, errdef.ErrUnsafePath, nil, "../../etc/passwd"},
-		{"absolute layer", []member{{name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "/etc/shadow" })}}, errdef.ErrUnsafePath, nil, "/etc/shadow"},
-		{"bad repo tag", []member{{name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.RepoTags = []string{"UPPER:1"} })}}, errdef.ErrInvalid, nil, "UPPER"},
-		{"dotdot member", []member{{name: "../x", body: "x"}, {name: "manifest.json", body: with(func(*dockerarchive.ManifestItem) {})}}, errdef.ErrUnsafePath, nil, "../x"},
-		{"duplicate member", []member{{name: "./c.json", body: "{}"}, {name: "manifest.json", body: with(func(*dockerarchive.ManifestItem) {})}}, errdef.ErrInvalid, nil, "c.json"},
-		{"missing layer", []member{{name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "nope.tar" })}}, nil, errdef.ErrNotFound, "nope.tar"},
-		{"layer link outside", []member{{name: "out.tar", typ: tar.TypeSymlink, link: "../../../etc/passwd"}, {name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "out.tar" })}}, nil, errdef.ErrUnsafePath, "out.tar"},
-		{"layer count", []member{{name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Layers = append(it.Layers, "l.tar") })}}, nil, errdef.ErrInvalid, "diff_ids"},
-		{"config not JSON", []member{{name: "bad.json", body: "{"}, {name: "manifest.json", body: with(func(it *dockerarchive.ManifestItem) { it.Config = "bad.json" })}}, nil, errdef.ErrInvalid, "bad.json"},
+		{"oci-archive", []member{{Name: "oci-layout", Body: "{}"}}, errdef.ErrInvalid, nil, "oci-archive"},
+		{"manifest.json null", []member{{Name: "manifest.json", Body: "null"}}, errdef.ErrInvalid, nil, "manifest.json"},
+		{"manifest.json object", []member{{Name: "manifest.json", Body: "{}"}}, errdef.ErrInvalid, nil, "manifest.json"},
+		{"manifest.json too large", []member{{Name: "manifest.json", Body: "[" + strings.Repeat(" ", 4<<20) + "]"}}, errdef.ErrTooLarge, nil, "manifest.json"},
+		{"config outside", []member{{Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Config = "../../etc/passwd" })}}, errdef.ErrUnsafePath, nil, "../../etc/passwd"},
+		{"absolute layer", []member{{Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "/etc/shadow" })}}, errdef.ErrUnsafePath, nil, "/etc/shadow"},
+		{"bad repo tag", []member{{Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.RepoTags = []string{"UPPER:1"} })}}, errdef.ErrInvalid, nil, "UPPER"},
+		{"dotdot member", []member{{Name: "../x", Body: "x"}, {Name: "manifest.json", Body: with(func(*dockerarchive.ManifestItem) {})}}, errdef.ErrUnsafePath, nil, "../x"},
+		{"duplicate member", []member{{Name: "./c.json", Body: "{}"}, {Name: "manifest.json", Body: with(func(*dockerarchive.ManifestItem) {})}}, errdef.ErrInvalid, nil, "c.json"},
+		{"missing layer", []member{{Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "nope.tar" })}}, nil, errdef.ErrNotFound, "nope.tar"},
+		{"layer link outside", []member{{Name: "out.tar", Typ: tar.TypeSymlink, Link: "../../../etc/passwd"}, {Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Layers[0] = "out.tar" })}}, nil, errdef.ErrUnsafePath, "out.tar"},
+		{"layer count", []member{{Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Layers = append(it.Layers, "l.tar") })}}, nil, errdef.ErrInvalid, "diff_ids"},
+		{"config not JSON", []member{{Name: "bad.json", Body: "{"}, {Name: "manifest.json", Body: with(func(it *dockerarchive.ManifestItem) { it.Config = "bad.json" })}}, nil, errdef.ErrInvalid, "bad.json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -196,9 +171,9 @@ func TestTamperedLayer(t *testing.T) {
 	raw := img.Raw[0]
 	tampered := bytes.Replace(raw, []byte("a"), []byte("b"), 1)
 	path := writeTar(t,
-		member{name: "c.json", body: string(img.Blobs[img.Config.Digest])},
-		member{name: "l.tar", body: string(tampered)},
-		member{name: "manifest.json", body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"l.tar"}})},
+		member{Name: "c.json", Body: string(img.Blobs[img.Config.Digest])},
+		member{Name: "l.tar", Body: string(tampered)},
+		member{Name: "manifest.json", Body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"l.tar"}})},
 	)
 	r := open(t, path)
 	d, err := r.Image(ctx, 0)
@@ -246,11 +221,11 @@ func FuzzParseManifest(f *testing.F) {
 func FuzzOpen(f *testing.F) {
 	img := contenttest.MakeImage(f, map[string]string{"a": "a"})
 	cfg := string(img.Blobs[img.Config.Digest])
-	f.Add(tarFile(f,
-		member{name: "c.json", body: cfg},
-		member{name: "l.tar", body: string(img.Blobs[img.Layers[0].Digest])},
-		member{name: "x/layer.tar", typ: tar.TypeSymlink, link: "../l.tar"},
-		member{name: "manifest.json", body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"x/layer.tar"}, RepoTags: []string{"a:1"}})},
+	f.Add(contenttest.TarMembers(f,
+		member{Name: "c.json", Body: cfg},
+		member{Name: "l.tar", Body: string(img.Blobs[img.Layers[0].Digest])},
+		member{Name: "x/layer.tar", Typ: tar.TypeSymlink, Link: "../l.tar"},
+		member{Name: "manifest.json", Body: manifestJSON(dockerarchive.ManifestItem{Config: "c.json", Layers: []string{"x/layer.tar"}, RepoTags: []string{"a:1"}})},
 	))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -22,28 +22,12 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// layoutWith writes img into a new OCI layout directory tagged tag.
-func layoutWith(t *testing.T, img contenttest.Image, tag string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "layout")
-	s, err := ocilayout.Init(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img.Push(t, s)
-	if err := s.Tag(context.Background(), img.Manifest, tag); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	return dir
-}
-
 func TestSkopeoWritesLadingReads(t *testing.T) {
 	skopeo := testutil.Tool(t, "skopeo")
 	ctx := context.Background()
 	one := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/x": strings.Repeat("x", 10000)})
 	file := filepath.Join(t.TempDir(), "a.tar")
-	testutil.Run(t, skopeo, "copy", "oci:"+layoutWith(t, one, "src")+":src", "docker-archive:"+file+":example.com/one:v1")
+	testutil.Run(t, skopeo, "copy", "oci:"+testutil.Layout(t, one, "src")+":src", "docker-archive:"+file+":example.com/one:v1")
 	r := open(t, file)
 	d, err := r.Select(ctx, mustRef(t, "docker-archive:"+file+":example.com/one:v1"))
 	if err != nil {

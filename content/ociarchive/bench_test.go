@@ -64,19 +64,7 @@ func copyToArchive(tb testing.TB, dir string, md ocispec.Descriptor, out string)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	err = content.WalkGraph(ctx, src, []ocispec.Descriptor{md}, func(ctx context.Context, d ocispec.Descriptor) error {
-		return content.Copy(ctx, src, w, d)
-	})
-	if err == nil {
-		err = w.Tag(ctx, md, "t")
-	}
-	if err != nil {
-		w.Abort()
-		tb.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		tb.Fatal(err)
-	}
+	contenttest.CopyImage(tb, src, md, w, "t")
 }
 
 func BenchmarkCopyToArchive(b *testing.B) {

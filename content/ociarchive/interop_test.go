@@ -20,22 +20,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// layoutWith writes img into a new OCI layout directory tagged tag.
-func layoutWith(t *testing.T, img contenttest.Image, tag string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "layout")
-	s, err := ocilayout.Init(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img.Push(t, s)
-	if err := s.Tag(context.Background(), img.Manifest, tag); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	return dir
-}
-
 // checkImage loads the image tag names in r and reads every blob of it,
 // verified; it returns the files of the image's layers.
 func checkImage(t *testing.T, r content.Fetcher, res content.Resolver, tag string) (ocispec.Descriptor, []string) {
@@ -91,7 +75,7 @@ func checkImage(t *testing.T, r content.Fetcher, res content.Resolver, tag strin
 func TestSkopeoWritesLadingReads(t *testing.T) {
 	skopeo := testutil.Tool(t, "skopeo")
 	img := contenttest.MakeImage(t, map[string]string{"etc/hello": "hello\n"}, map[string]string{"bin/tool": "#!/bin/sh\n"})
-	dir := layoutWith(t, img, "src")
+	dir := testutil.Layout(t, img, "src")
 	file := filepath.Join(t.TempDir(), "a.tar")
 	testutil.Run(t, skopeo, "copy", "oci:"+dir+":src", "oci-archive:"+file+":v1")
 	r := open(t, file)

@@ -44,11 +44,7 @@ func open(t *testing.T, path string) *ociarchive.Reader {
 
 func tags(t *testing.T, s content.TagLister) string {
 	t.Helper()
-	var all []string
-	if err := s.Tags(context.Background(), func(tags []string) error { all = append(all, tags...); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(all, ",")
+	return strings.Join(contenttest.Tags(t, s), ",")
 }
 
 func TestWriteThenRead(t *testing.T) {
@@ -233,40 +229,19 @@ func TestAbortKeepsExistingFile(t *testing.T) {
 	}
 }
 
-// member is one entry of a hand-made archive.
-type member struct {
-	name, body, link string
-	typ              byte
-}
+type member = contenttest.Member
 
 func writeTar(t *testing.T, members ...member) string {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, m := range members {
-		typ := m.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		hdr := &tar.Header{Name: m.name, Typeflag: typ, Linkname: m.link, Mode: 0o644}
-		if typ == tar.TypeReg {
-			hdr.Size = int64(len(m.body))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(m.body))
-	}
-	tw.Close()
 	path := filepath.Join(t.TempDir(), "hostile.tar")
-	os.WriteFile(path, buf.Bytes(), 0o644)
+	os.WriteFile(path, contenttest.TarMembers(t, members...), 0o644)
 	return path
 }
 
 func TestHostileArchives(t *testing.T) {
 	ctx := context.Background()
-	layout := member{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`}
-	index := member{name: "index.json", body: `{"schemaVersion":2,"manifests":[]}`}
+	layout := member{Name: "oci-layout", Body: `{"imageLayoutVersion":"1.0.0"}`}
+	index := member{Name: "index.json", Body: `{"schemaVersion":2,"manifests":[]}`}
 	cases := []struct {
 		name    string
 		members []member
@@ -274,15 +249,15 @@ func TestHostileArchives(t *testing.T) {
 		names   string
 	}{
 		{"no oci-layout", []member{index}, errdef.ErrInvalid, "oci-layout"},
-		{"docker-archive", []member{{name: "manifest.json", body: "[]"}}, errdef.ErrInvalid, "docker-archive"},
+		{"docker-archive", []member{{Name: "manifest.json", Body: "[]"}}, errdef.ErrInvalid, "docker-archive"},
 		{"no index.json", []member{layout}, errdef.ErrNotFound, "index.json"},
-		{"bad index.json", []member{layout, {name: "index.json", body: "{"}}, errdef.ErrInvalid, "index.json"},
-		{"schema 1 index", []member{layout, {name: "index.json", body: `{"schemaVersion":1}`}}, errdef.ErrInvalid, "index.json"},
-		{"layout version 2", []member{{name: "oci-layout", body: `{"imageLayoutVersion":"2.0.0"}`}, index}, errdef.ErrUnsupported, "oci-layout"},
-		{"dotdot member", []member{layout, index, {name: "blobs/../../etc/x", body: "x"}}, errdef.ErrUnsafePath, "blobs/../../etc/x"},
-		{"absolute member", []member{layout, index, {name: "/etc/x", body: "x"}}, errdef.ErrUnsafePath, "/etc/x"},
-		{"duplicate index.json", []member{layout, index, {name: "./index.json", body: `{"schemaVersion":2,"manifests":[{}]}`}}, errdef.ErrInvalid, "index.json"},
-		{"huge index.json", []member{layout, {name: "index.json", body: `{"schemaVersion":2,"x":"` + strings.Repeat("a", 64<<20) + `"}`}}, errdef.ErrTooLarge, "index.json"},
+		{"bad index.json", []member{layout, {Name: "index.json", Body: "{"}}, errdef.ErrInvalid, "index.json"},
+		{"schema 1 index", []member{layout, {Name: "index.json", Body: `{"schemaVersion":1}`}}, errdef.ErrInvalid, "index.json"},
+		{"layout version 2", []member{{Name: "oci-layout", Body: `{"imageLayoutVersion":"2.0.0"}`}, index}, errdef.ErrUnsupported, "oci-layout"},
+		{"dotdot member", []member{layout, index, {Name: "blobs/../../etc/x", Body: "x"}}, errdef.ErrUnsafePath, "blobs/../../etc/x"},
+		{"absolute member", []member{layout, index, {Name: "/etc/x", Body: "x"}}, errdef.ErrUnsafePath, "/etc/x"},
+		{"duplicate index.json", []member{layout, index, {Name: "./index.json", Body: `{"schemaVersion":2,"manifests":[{}]}`}}, errdef.ErrInvalid, "index.json"},
+		{"huge index.json", []member{layout, {Name: "index.json", Body: `{"schemaVersion":2,"x":"` + strings.Repeat("a", 64<<20) + `"}`}}, errdef.ErrTooLarge, "index.json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -301,10 +276,10 @@ func TestHostileBlobs(t *testing.T) {
 	d := contenttest.Describe("application/octet-stream", real)
 	lie := contenttest.Describe("application/octet-stream", []byte("other content"))
 	path := writeTar(t,
-		member{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`},
-		member{name: "index.json", body: `{"schemaVersion":2,"manifests":[]}`},
-		member{name: "blobs/sha256/" + lie.Digest.Encoded(), body: "not the content"},
-		member{name: "blobs/sha256/" + d.Digest.Encoded(), typ: tar.TypeSymlink, link: "../../../outside"},
+		member{Name: "oci-layout", Body: `{"imageLayoutVersion":"1.0.0"}`},
+		member{Name: "index.json", Body: `{"schemaVersion":2,"manifests":[]}`},
+		member{Name: "blobs/sha256/" + lie.Digest.Encoded(), Body: "not the content"},
+		member{Name: "blobs/sha256/" + d.Digest.Encoded(), Typ: tar.TypeSymlink, Link: "../../../outside"},
 	)
 	r := open(t, path)
 	lie.Size = int64(len("not the content"))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lading-oci/lading/content"
+	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/ocilayout"
 	"github.com/lading-oci/lading/mutate"
 )
@@ -129,4 +130,21 @@ func Run(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return out
+}
+
+// Layout writes img into a new OCI layout directory, tags it tag and
+// returns the directory.
+func Layout(t testing.TB, img contenttest.Image, tag string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	s, err := ocilayout.Init(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img.Push(t, s)
+	if err := s.Tag(context.Background(), img.Manifest, tag); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return dir
 }
