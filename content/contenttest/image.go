@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"sort"
 	"testing"
 
@@ -192,4 +193,25 @@ func TarMembers(t testing.TB, members ...Member) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// ReadLayers reads every layer of the image md from f to its end.
+func ReadLayers(t testing.TB, f content.Fetcher, md ocispec.Descriptor) {
+	t.Helper()
+	ctx := context.Background()
+	li, err := content.LoadImage(ctx, f, md, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range li.Manifest.Layers {
+		rc, err := f.Fetch(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

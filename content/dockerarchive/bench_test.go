@@ -4,15 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
-	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/content/contenttest"
 	"github.com/lading-oci/lading/content/dockerarchive"
 	"github.com/lading-oci/lading/content/ocilayout"
@@ -103,16 +100,7 @@ func BenchmarkReadArchive(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		li, err := content.LoadImage(ctx, r, d, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range li.Manifest.Layers {
-			rc, _ := r.Fetch(ctx, l)
-			if _, err := io.Copy(io.Discard, rc); err != nil {
-				b.Fatal(err)
-			}
-		}
+		contenttest.ReadLayers(b, r, d)
 		r.Close()
 	}
 }
@@ -137,9 +125,6 @@ func TestCompareSkopeo(t *testing.T) {
 		theirs = append(theirs, time.Since(start))
 		os.Remove(filepath.Join(tmp, "theirs.tar"))
 	}
-	med := func(d []time.Duration) time.Duration {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d[len(d)/2]
-	}
+	med := testutil.Median
 	t.Logf("layout (gzip) -> docker-archive (192 MiB of tar): lading %v, skopeo %v, ratio %.2f", med(ours), med(theirs), float64(med(ours))/float64(med(theirs)))
 }

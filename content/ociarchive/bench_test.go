@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -89,16 +88,7 @@ func BenchmarkReadArchive(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		li, err := content.LoadImage(ctx, r, md, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range li.Manifest.Layers {
-			rc, _ := r.Fetch(ctx, l)
-			if _, err := io.Copy(io.Discard, rc); err != nil {
-				b.Fatal(err)
-			}
-		}
+		contenttest.ReadLayers(b, r, md)
 		r.Close()
 	}
 }
@@ -135,10 +125,7 @@ func TestCompareSkopeo(t *testing.T) {
 			os.RemoveAll(filepath.Join(tmp, p))
 		}
 	}
-	med := func(d []time.Duration) time.Duration {
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d[len(d)/2]
-	}
+	med := testutil.Median
 	t.Logf("layout -> oci-archive (192 MiB): lading %v, skopeo %v, ratio %.2f", med(ours), med(theirs), float64(med(ours))/float64(med(theirs)))
 	t.Logf("oci-archive -> layout (192 MiB): lading %v, skopeo %v, ratio %.2f", med(oursRead), med(theirsRead), float64(med(oursRead))/float64(med(theirsRead)))
 }

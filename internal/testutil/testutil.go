@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +148,10 @@ func Layout(t testing.TB, img contenttest.Image, tag string) string {
 	}
 	s.Close()
 	return dir
+}
+
+// Median returns the median of d, sorting d.
+func Median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
 }
