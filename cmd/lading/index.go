@@ -157,21 +157,26 @@ func newIndexRemoveCmd(o *rootOptions) *cobra.Command {
 			if len(e.RemoveDigests)+len(e.RemovePlatforms) == 0 {
 				return usageError{fmt.Errorf("index remove: %w: name entries with --platform or --digest", errdef.ErrInvalid)}
 			}
-			t, err := o.open(cmd.Context(), args[0], false)
-			if err != nil {
-				return err
-			}
-			desc, err := transfer.EditIndex(cmd.Context(), t, e)
-			if err != nil {
-				return err
-			}
-			return printIndex(cmd, &format, t, desc)
+			return editIndex(cmd, o, &format, args[0], e)
 		},
 	}
 	cmd.Flags().StringArrayVar(&platforms, "platform", nil, "remove the entries of this platform (repeatable)")
 	cmd.Flags().StringArrayVar(&digests, "digest", nil, "remove the entries with this digest (repeatable)")
 	format.register(cmd, false)
 	return cmd
+}
+
+// editIndex applies e to the index ref names and prints the result.
+func editIndex(cmd *cobra.Command, o *rootOptions, format *formatFlag, ref string, e transfer.IndexEdit) error {
+	t, err := o.open(cmd.Context(), ref, false)
+	if err != nil {
+		return err
+	}
+	desc, err := transfer.EditIndex(cmd.Context(), t, e)
+	if err != nil {
+		return err
+	}
+	return printIndex(cmd, format, t, desc)
 }
 
 func newIndexAnnotateCmd(o *rootOptions) *cobra.Command {
@@ -210,15 +215,7 @@ func newIndexAnnotateCmd(o *rootOptions) *cobra.Command {
 			default:
 				e.Annotations = ann
 			}
-			t, err := o.open(cmd.Context(), args[0], false)
-			if err != nil {
-				return err
-			}
-			desc, err := transfer.EditIndex(cmd.Context(), t, e)
-			if err != nil {
-				return err
-			}
-			return printIndex(cmd, &format, t, desc)
+			return editIndex(cmd, o, &format, args[0], e)
 		},
 	}
 	cmd.Flags().StringArrayVar(&annotations, "annotation", nil, "the annotation k=v to set (repeatable)")

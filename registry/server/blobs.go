@@ -67,14 +67,21 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, req request, d 
 		return
 	}
 	defer b.Close()
-	h := w.Header()
-	h["Content-Type"] = octetStream
-	h["Docker-Content-Digest"] = []string{string(d)}
-	h["Etag"] = []string{`"` + string(d) + `"`}
+	h := blobHeader(w, d)
 	h["Cache-Control"] = immutable
 	// ServeContent answers Range requests (206, 416) and conditional
 	// ones, and copies an *os.File with sendfile.
 	http.ServeContent(w, r, "", b.ModTime, b.Content)
+}
+
+// blobHeader sets the headers every answer with blob d carries and
+// returns the header.
+func blobHeader(w http.ResponseWriter, d digest.Digest) http.Header {
+	h := w.Header()
+	h["Content-Type"] = octetStream
+	h["Docker-Content-Digest"] = []string{string(d)}
+	h["Etag"] = []string{`"` + string(d) + `"`}
+	return h
 }
 
 var (
@@ -95,10 +102,7 @@ func (s *Server) headBlob(w http.ResponseWriter, r *http.Request, req request, d
 		s.storageError(w, r, err, errcode.BlobUnknown)
 		return
 	}
-	h := w.Header()
-	h["Content-Type"] = octetStream
-	h["Docker-Content-Digest"] = []string{string(d)}
-	h["Etag"] = []string{`"` + string(d) + `"`}
+	h := blobHeader(w, d)
 	h["Accept-Ranges"] = []string{"bytes"}
 	h["Content-Length"] = []string{strconv.FormatInt(desc.Size, 10)}
 	w.WriteHeader(http.StatusOK)
