@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -198,14 +199,14 @@ func processArgs(cfg ocispec.ImageConfig, opts Options) []string {
 
 // processEnv is the image's environment with the caller's entries set on
 // top, and PATH, HOME (and TERM for a terminal) added when nobody set them.
-func processEnv(image, extra []string, home string, terminal bool) ([]string, error) {
-	env := slices.Clone(image)
+func processEnv(imageEnv, extra []string, home string, terminal bool) ([]string, error) {
+	env := slices.Clone(imageEnv)
 	for _, e := range extra {
 		k, _, ok := strings.Cut(e, "=")
 		if !ok || k == "" {
 			return nil, fmt.Errorf("env %q: %w: want KEY=VALUE", e, errdef.ErrInvalid)
 		}
-		env = setEnv(env, e)
+		env = image.SetEnv(env, e)
 	}
 	defaults := []string{"PATH=" + DefaultPath}
 	if home != "" {
@@ -218,31 +219,11 @@ func processEnv(image, extra []string, home string, terminal bool) ([]string, er
 	}
 	for _, d := range defaults {
 		k, _, _ := strings.Cut(d, "=")
-		if !hasEnv(env, k) {
+		if !image.HasEnv(env, k) {
 			env = append(env, d)
 		}
 	}
 	return env, nil
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, e := range env {
-		if k, _, _ := strings.Cut(e, "="); k == key {
-			return true
-		}
-	}
-	return false
-}
-
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = kv
-			return env
-		}
-	}
-	return append(env, kv)
 }
 
 // annotations are the implicit annotations of conversion.md, then the

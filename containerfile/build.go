@@ -395,7 +395,7 @@ func (b *builder) scratch(ctx context.Context) (*content.LoadedImage, error) {
 func (st *stage) env() []string {
 	env := envList(st.args)
 	for _, e := range st.img.ConfigFile.Config.Env {
-		env = setEnv(env, e)
+		env = image.SetEnv(env, e)
 	}
 	return env
 }
@@ -406,17 +406,6 @@ func envList(m map[string]string) []string {
 		out = append(out, k+"="+m[k])
 	}
 	return out
-}
-
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			env[i] = kv
-			return env
-		}
-	}
-	return append(env, kv)
 }
 
 // expander expands variables in one word with the stage's environment.

@@ -15,6 +15,7 @@ import (
 	"github.com/lading-oci/lading/bundle"
 	"github.com/lading-oci/lading/container"
 	"github.com/lading-oci/lading/errdef"
+	"github.com/lading-oci/lading/image"
 	"github.com/lading-oci/lading/internal/inroot"
 	"github.com/lading-oci/lading/layer/unpack"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -73,7 +74,7 @@ func (b *builder) run(ctx context.Context, st *stage, tree string, c *instructio
 	// The ARGs in scope are in the environment, below the image's own.
 	var env []string
 	for _, k := range st.order {
-		if !hasEnv(cfg.Config.Env, k) {
+		if !image.HasEnv(cfg.Config.Env, k) {
 			env = append(env, k+"="+st.args[k])
 		}
 	}
@@ -132,15 +133,6 @@ func (b *builder) run(ctx context.Context, st *stage, tree string, c *instructio
 		return re
 	}
 	return nil
-}
-
-func hasEnv(env []string, key string) bool {
-	for _, e := range env {
-		if k, _, _ := strings.Cut(e, "="); k == key {
-			return true
-		}
-	}
-	return false
 }
 
 // missing lists the mount destinations, and the directories above them,

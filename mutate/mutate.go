@@ -248,7 +248,7 @@ func (c ConfigChanges) Apply(m *Draft) error {
 		cfg.Cmd = slices.Clone(c.Cmd)
 	}
 	for _, e := range c.Env {
-		cfg.Env = setEnv(cfg.Env, e)
+		cfg.Env = image.SetEnv(cfg.Env, e)
 	}
 	if c.WorkingDir != nil {
 		cfg.WorkingDir = *c.WorkingDir
@@ -299,18 +299,6 @@ func (c ConfigChanges) Apply(m *Draft) error {
 		m.ConfigFile.Created = &t
 	}
 	return nil
-}
-
-func setEnv(env []string, kv string) []string {
-	k, _, _ := strings.Cut(kv, "=")
-	for i, e := range env {
-		if ek, _, _ := strings.Cut(e, "="); ek == k {
-			out := slices.Clone(env)
-			out[i] = kv
-			return out
-		}
-	}
-	return append(slices.Clone(env), kv)
 }
 
 func normalizePort(p string) (string, error) {
