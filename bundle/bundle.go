@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lading-oci/lading/internal/atomicfile"
+
 	"github.com/lading-oci/lading/errdef"
 	"github.com/lading-oci/lading/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -266,23 +268,9 @@ func WriteConfig(ctx context.Context, dir string, s *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".config.json-*")
-	if err != nil {
-		return fmt.Errorf("write config.json: %w", err)
-	}
-	_, err = f.Write(append(data, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, "config.json"))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, "config.json"), err)
+	path := filepath.Join(dir, "config.json")
+	if err := atomicfile.Write(path, append(data, '\n'), 0o644, false); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lading-oci/lading/internal/atomicfile"
+
 	"github.com/lading-oci/lading/bundle"
 	"github.com/lading-oci/lading/errdef"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -144,7 +146,7 @@ func probeCached(ctx context.Context, rt *Runtime, cacheDir string) error {
 		}
 		verdicts[rt.Path] = v
 		if data, err := json.Marshal(verdicts); err == nil && os.MkdirAll(cacheDir, 0o755) == nil {
-			_ = writeFileAtomic(file, data)
+			_ = atomicfile.Write(file, data, 0o600, false)
 		}
 	}
 	return perr

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lading-oci/lading/internal/atomicfile"
+
 	"github.com/lading-oci/lading/container"
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/image"
@@ -74,19 +76,7 @@ func (b *builder) record(key string, desc ocispec.Descriptor) {
 	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return
 	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-")
-	if err != nil {
-		return
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(name, data, 0o600, false); err != nil {
 		b.log.Debug("build cache: not recorded", "key", key, "err", err)
 	}
 }

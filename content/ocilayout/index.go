@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+
+	"github.com/lading-oci/lading/internal/atomicfile"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
@@ -81,7 +84,7 @@ func (s *Store) writeIndexLocked(idx ocispec.Index) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", s.path(indexFile), err)
 	}
-	if err := writeFileAtomic(s.dir, indexFile, data); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, indexFile), data, 0o644, true); err != nil {
 		return fmt.Errorf("write %s: %w", s.path(indexFile), err)
 	}
 	return nil

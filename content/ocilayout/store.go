@@ -34,6 +34,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lading-oci/lading/internal/atomicfile"
+
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
 	"github.com/opencontainers/go-digest"
@@ -142,7 +144,7 @@ func Init(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		}
 		if _, err := os.Stat(s.path(layoutFile)); errors.Is(err, fs.ErrNotExist) {
 			hdr, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-			if err := writeFileAtomic(s.dir, layoutFile, hdr); err != nil {
+			if err := atomicfile.Write(filepath.Join(s.dir, layoutFile), hdr, 0o644, true); err != nil {
 				return err
 			}
 		}
@@ -332,50 +334,7 @@ func (s *Store) publish(f *os.File, d digest.Digest) error {
 			return err
 		}
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces dir/name with data through a synced temporary
-// file and a rename.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // Fetch opens a blob. The reader is not verified unless the store was

@@ -18,6 +18,7 @@ const module = "github.com/lading-oci/lading"
 var layers = map[string]int{
 	"errdef":                0,
 	"progress":              0,
+	"internal/atomicfile":   0,
 	"image":                 1,
 	"ref":                   1,
 	"internal/inroot":       1,
