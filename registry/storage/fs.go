@@ -17,8 +17,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/lading-oci/lading/internal/atomicfile"
 
 	"github.com/lading-oci/lading/content"
 	"github.com/lading-oci/lading/errdef"
@@ -343,15 +344,7 @@ func (s *FS) syncDir(dir string) error {
 	if s.opts.NoSync {
 		return nil
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 // linkInto makes dst a hard link to src, creating dst's directory, and
